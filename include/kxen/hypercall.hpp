@@ -1,0 +1,71 @@
+// The contract between a vCPU's exit loop (either transport) and the hypercall dispatcher.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <type_traits>
+
+namespace kxen {
+
+// Port the hypercall-page stubs trap on: `mov $nr,%eax; out %eax,$kHypercallPort; ret`.
+inline constexpr std::uint16_t kHypercallPort = 0x5a;
+// Bochs/QEMU-style debug console port used by earlyprintk=xen fallback and tiny guests.
+inline constexpr std::uint16_t kDebugConsolePort = 0xe9;
+// Xen's hypercall-page MSR as advertised in CPUID leaf base+2 EBX.
+inline constexpr std::uint32_t kHypercallMsr = 0x40000000;
+
+// One hypercall as decoded at the edge: number and six raw argument registers.
+// 64-bit: RDI RSI RDX R10 R8 R9. 32-bit: EBX ECX EDX ESI EDI EBP.
+struct HypercallRequest {
+  std::uint32_t vcpu = 0;
+  bool long_mode = true;
+  std::uint64_t nr = 0;
+  std::array<std::uint64_t, 6> args{};
+};
+
+// What the vCPU loop does after writing the result into RAX.
+enum class VcpuAction { resume, block, stop };
+
+struct HypercallOutcome {
+  std::int64_t result = 0;
+  VcpuAction action = VcpuAction::resume;
+};
+
+// Guest-virtual memory as seen by the calling vCPU (hypercall pointer arguments are virtual).
+class GuestVirtual {
+ public:
+  virtual ~GuestVirtual() = default;
+  virtual bool read(std::uint64_t gva, std::span<std::byte> out) = 0;
+  virtual bool write(std::uint64_t gva, std::span<const std::byte> in) = 0;
+
+  template <class T>
+  std::optional<T> read_obj(std::uint64_t gva) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T value;
+    if (!read(gva, std::as_writable_bytes(std::span<T, 1>(&value, 1)))) return std::nullopt;
+    return value;
+  }
+  template <class T>
+  bool write_obj(std::uint64_t gva, const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return write(gva, std::as_bytes(std::span<const T, 1>(&value, 1)));
+  }
+};
+
+// Matches Xen's SHUTDOWN_* codes (xen/sched.h).
+enum class ShutdownReason : std::uint32_t { poweroff = 0, reboot = 1, suspend = 2, crash = 3, watchdog = 4, soft_reset = 5 };
+
+// Services the VM offers to hypercall handlers; implemented by Vm, faked in unit tests.
+class HypercallHost {
+ public:
+  virtual ~HypercallHost() = default;
+  virtual void console_output(std::string_view bytes) = 0;             // console_io write, port 0xE9
+  virtual std::size_t console_input(std::span<char> out) = 0;          // console_io read: queued input
+  virtual void shutdown(ShutdownReason reason) = 0;                    // stops every vCPU
+};
+
+}  // namespace kxen
