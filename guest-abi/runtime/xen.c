@@ -1,0 +1,35 @@
+/* The Xen services the test guests use, on top of hypercall5(). */
+/* kxen_rt.h first: the Xen headers expect <stdint.h> types already declared. */
+#include "kxen_rt.h"
+#include <xen/sched.h>
+#include <xen/version.h>
+
+long xen_console_write(const char *buf, size_t len)
+{
+    return hypercall5(__HYPERVISOR_console_io, CONSOLEIO_write, len, (unsigned long)(uintptr_t)buf,
+                      0, 0);
+}
+
+long xen_version(int cmd, void *arg)
+{
+    return hypercall5(__HYPERVISOR_xen_version, (unsigned long)cmd, (unsigned long)(uintptr_t)arg,
+                      0, 0, 0);
+}
+
+long xen_shutdown(unsigned int reason)
+{
+    struct sched_shutdown s = {.reason = reason};
+    return hypercall5(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (unsigned long)(uintptr_t)&s, 0, 0,
+                      0);
+}
+
+long xen_console_printf(const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = rt_vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+    return xen_console_write(buf, len);
+}
