@@ -1,0 +1,72 @@
+"""What L1 runs: the command script and the share list written into the run's ctl dir."""
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import LabError
+
+# Variables worth keeping from the caller; others can be added with --env.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "USER", "LOGNAME", "SHELL")
+PASSED_PREFIXES = ("KXEN_", "LC_")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class Command:
+    argv: list[str]
+    cwd: Path
+    shares: list[Path]                  # read-write, each at its own path in L1
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
+        env.setdefault("PATH", DEFAULT_PATH)
+        env["KXEN_IN_LAB"] = "1"
+        env.update(self.extra_env)
+        return env
+
+    def script(self) -> str:
+        """Run by L0's /bin/sh inside the chroot; stdin is the script, so the command
+        gets /dev/null; env -i gives it exactly environment()."""
+        assigns = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(self.environment().items()))
+        argv = " ".join(shlex.quote(a) for a in self.argv)
+        cwd = shlex.quote(str(self.cwd))
+        return (f"cd {cwd} || {{ echo 'lab: cannot enter {cwd} in L1 "
+                f"(not shared? /tmp is a tmpfs there)' >&2; exit 127; }}\n"
+                f"exec env -i {assigns} {argv} </dev/null\n")
+
+    def mounts(self) -> str:
+        lines = []
+        for index, path in enumerate(self.shares):
+            if "\n" in str(path) or not path.is_absolute():
+                raise LabError(f"cannot share {path!r}")
+            lines.append(f"work{index} {path}\n")
+        return "".join(lines)
+
+    def write(self, ctl: Path) -> None:
+        (ctl / "cmd.sh").write_text(self.script())
+        (ctl / "mounts").write_text(self.mounts())
+
+
+def normalise_shares(paths: list[Path]) -> list[Path]:
+    """Absolute, existing, de-duplicated, and no share nested in another (one mount each)."""
+    result: list[Path] = []
+    for path in sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts)):
+        if not path.is_dir():
+            raise LabError(f"--work {path}: not a directory")
+        if path == Path("/"):
+            raise LabError("--work /: the host root is already shared read-only")
+        if not any(path.is_relative_to(parent) for parent in result):
+            result.append(path)
+    return result
+
+
+def default_share(cwd: Path) -> Path:
+    """The repository holding cwd (its build dirs included), else cwd itself."""
+    for candidate in [cwd, *cwd.parents]:
+        if (candidate / ".git").exists():
+            return candidate
+    return cwd

@@ -1,0 +1,185 @@
+"""One lab run: start QEMU with L1, stream the command's output, return its status."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from . import LabError
+from .command import Command
+
+EXIT_TIMEOUT = 124     # the command ran past --timeout
+EXIT_L1_FAILED = 125   # the lab itself failed (set-up, QEMU, L1 kernel or init)
+MARK = b"kxen-lab: "   # written by tests/lab/init on ttyS0
+POLL_S = 0.05
+
+
+@dataclass
+class Options:
+    vcpus: int = 2
+    memory: str = "4G"
+    timeout: float | None = None   # seconds for the command, from "ready"
+    boot_timeout: float = 300.0    # seconds from QEMU start to "ready"
+    verbose: bool = False          # echo L1's console to stderr
+
+
+class Follower:
+    """Copies what QEMU appends to a chardev file to a sink, as it arrives."""
+
+    def __init__(self, path: Path, sink: BinaryIO | None):
+        path.touch()
+        self.handle = open(path, "rb")
+        self.sink = sink
+
+    def pump(self) -> bytes:
+        data = self.handle.read()
+        if data and self.sink is not None:
+            self.sink.write(data)
+            self.sink.flush()
+        return data or b""
+
+
+def qemu_argv(kernel: Path, initrd: Path, run: Path, opts: Options) -> list[str]:
+    """LAB.md's command, with the command's output on two virtio-serial ports."""
+    p9 = "security_model=none,multidevs=remap"
+    return ["qemu-system-x86_64", "-accel", "tcg,thread=multi",
+            "-cpu", "EPYC-Rome,+svm,+npt", "-smp", str(opts.vcpus), "-m", opts.memory,
+            "-nodefaults", "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
+            "-kernel", str(kernel), "-initrd", str(initrd),
+            "-append", "console=ttyS0 quiet panic=-1 oops=panic",
+            "-chardev", f"file,id=con,path={run / 'console.log'}", "-serial", "chardev:con",
+            "-device", "virtio-serial-pci",
+            "-chardev", f"file,id=out,path={run / 'out'}",
+            "-device", "virtserialport,chardev=out,name=kxen.out",
+            "-chardev", f"file,id=err,path={run / 'err'}",
+            "-device", "virtserialport,chardev=err,name=kxen.err",
+            "-virtfs", f"local,path=/,mount_tag=hostroot,readonly=on,{p9}",
+            "-virtfs", f"local,path={run / 'ctl'},mount_tag=ctl,{p9}",
+            *[arg for index, share in enumerate(command_shares(run))
+              for arg in ("-virtfs", f"local,path={share},mount_tag=work{index},{p9}")]]
+
+
+def command_shares(run: Path) -> list[Path]:
+    """The shares listed in ctl/mounts, in tag order."""
+    lines = (run / "ctl" / "mounts").read_text().splitlines()
+    return [Path(line.split(" ", 1)[1]) for line in lines if line]
+
+
+class Session:
+    def __init__(self, kernel: Path, initrd: Path, command: Command, opts: Options):
+        self.kernel, self.initrd, self.command, self.opts = kernel, initrd, command, opts
+        self.run_dir = Path(tempfile.mkdtemp(prefix="kxen-lab-"))
+        self.qemu: subprocess.Popen | None = None
+        self.console_tail = b""
+
+    def run(self) -> int:
+        """The command's exit status, or EXIT_TIMEOUT / EXIT_L1_FAILED."""
+        try:
+            self._start()
+            return self._supervise()
+        finally:
+            self._stop()
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _start(self) -> None:
+        (self.run_dir / "ctl").mkdir()
+        self.command.write(self.run_dir / "ctl")
+        self.out = Follower(self.run_dir / "out", sys.stdout.buffer)
+        self.err = Follower(self.run_dir / "err", sys.stderr.buffer)
+        self.con = Follower(self.run_dir / "console.log",
+                            sys.stderr.buffer if self.opts.verbose else None)
+        argv = qemu_argv(self.kernel, self.initrd, self.run_dir, self.opts)
+        with open(self.run_dir / "qemu.log", "wb") as log:
+            try:
+                self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+            except FileNotFoundError as err:
+                raise LabError("qemu-system-x86_64 not found: run tests/lab/setup") from err
+        self.started = time.monotonic()
+
+    def _supervise(self) -> int:
+        ready_at = None
+        while True:
+            self._pump()
+            if ready_at is None and MARK + b"ready" in self.console_tail:
+                ready_at = time.monotonic()
+                print(f"lab: L1 up in {ready_at - self.started:.1f} s", file=sys.stderr, flush=True)
+            status = self._status()
+            if status is not None:
+                return self._finish(status)
+            if self.qemu.poll() is not None:
+                self._pump()
+                status = self._status()
+                return self._finish(status) if status is not None else self._failed(
+                    self._death_reason())
+            now = time.monotonic()
+            if ready_at is None and now - self.started > self.opts.boot_timeout:
+                return self._failed(f"no ready line after {self.opts.boot_timeout:.0f} s of boot")
+            if ready_at is not None and self.opts.timeout and now - ready_at > self.opts.timeout:
+                self._stop()
+                self._pump()
+                print(f"lab: timeout after {self.opts.timeout:g} s", file=sys.stderr, flush=True)
+                return EXIT_TIMEOUT
+            time.sleep(POLL_S)
+
+    def _pump(self) -> None:
+        self.out.pump()
+        self.err.pump()
+        self.console_tail = (self.console_tail + self.con.pump())[-65536:]
+
+    def _status(self) -> str | None:
+        """init writes "exit N" or "fail why" once, after the command's output is out."""
+        try:
+            text = (self.run_dir / "ctl" / "status").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return text or None
+
+    def _finish(self, status: str) -> int:
+        self._wait_qemu(30.0)
+        self._pump()
+        word, _, rest = status.partition(" ")
+        if word == "exit" and rest.isdigit():
+            return int(rest)
+        return self._failed(f"init: {rest or status}")
+
+    def _wait_qemu(self, seconds: float) -> None:
+        try:
+            self.qemu.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self._stop()
+
+    def _death_reason(self) -> str:
+        for line in reversed(self.console_tail.decode(errors="replace").splitlines()):
+            if "Kernel panic" in line or "init failed" in line:
+                return line.strip()
+        return f"QEMU exited with status {self.qemu.returncode} before the command finished"
+
+    def _failed(self, why: str) -> int:
+        self._stop()
+        self._pump()
+        print(f"lab: L1 failed: {why}", file=sys.stderr)
+        for name, text in (("console", self.console_tail),
+                           ("qemu", (self.run_dir / "qemu.log").read_bytes())):
+            lines = text.decode(errors="replace").splitlines()[-25:]
+            if lines:
+                print(f"lab: last lines of the {name}:", file=sys.stderr)
+                print("\n".join(f"  | {line}" for line in lines), file=sys.stderr, flush=True)
+        return EXIT_L1_FAILED
+
+    def _stop(self) -> None:
+        """Kills QEMU (its whole session) if it still runs."""
+        if self.qemu is None or self.qemu.poll() is not None:
+            return
+        os.killpg(self.qemu.pid, signal.SIGTERM)
+        try:
+            self.qemu.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.qemu.pid, signal.SIGKILL)
+            self.qemu.wait()
