@@ -3,10 +3,11 @@
 /* kxen_rt.h first: the Xen headers expect <stdint.h> types already declared. */
 #include "kxen_rt.h"
 #include <xen/errno.h>
+#include <xen/arch-x86/cpuid.h>
 #include "rt_internal.h"
 
-#define XEN_CPUID_FIRST 0x40000000u
-#define XEN_CPUID_LAST 0x40010000u
+/* Where guests look for the Xen leaves: every 0x100 from XEN_CPUID_FIRST_LEAF, as Linux does. */
+#define XEN_CPUID_LAST (XEN_CPUID_FIRST_LEAF + 0x10000u)
 #define XEN_CPUID_STEP 0x100u
 #define HCALL_STUB_SIZE 32u
 #define HCALL_PAGE_SIZE 4096u
@@ -28,18 +29,18 @@ static struct cpuid_regs cpuid(uint32_t leaf)
     return r;
 }
 
-static int regs_spell(const struct cpuid_regs *r, const char *sig12)
+static int is_xen_signature(const struct cpuid_regs *r)
 {
-    uint32_t words[3] = {r->ebx, r->ecx, r->edx};
-    return rt_memcmp(words, sig12, 12) == 0;
+    return r->ebx == XEN_CPUID_SIGNATURE_EBX && r->ecx == XEN_CPUID_SIGNATURE_ECX &&
+           r->edx == XEN_CPUID_SIGNATURE_EDX;
 }
 
 /* Xen may sit above other hypervisors' leaves (e.g. Viridian at 0x40000000). */
 static uint32_t find_xen_leaves(void)
 {
-    for (uint32_t base = XEN_CPUID_FIRST; base <= XEN_CPUID_LAST; base += XEN_CPUID_STEP) {
+    for (uint32_t base = XEN_CPUID_FIRST_LEAF; base <= XEN_CPUID_LAST; base += XEN_CPUID_STEP) {
         struct cpuid_regs r = cpuid(base);
-        if (regs_spell(&r, "XenVMMXenVMM") && r.eax >= base + 2)
+        if (is_xen_signature(&r) && r.eax >= base + 2)
             return base;
     }
     return 0;
@@ -93,7 +94,7 @@ int hypercall_init(void)
 {
     uint32_t base = find_xen_leaves();
     if (base == 0) {
-        debugcon_printf("kxen-rt: no Xen CPUID leaves found in %#x..%#x\n", XEN_CPUID_FIRST,
+        debugcon_printf("kxen-rt: no Xen CPUID leaves found in %#x..%#x\n", XEN_CPUID_FIRST_LEAF,
                         XEN_CPUID_LAST);
         return -XEN_ENOSYS;
     }
