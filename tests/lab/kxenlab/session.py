@@ -1,5 +1,6 @@
 """One lab run: start QEMU with L1, stream the command's output, return its status."""
 
+import ctypes
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ EXIT_TIMEOUT = 124     # the command ran past --timeout
 EXIT_L1_FAILED = 125   # the lab itself failed (set-up, QEMU, L1 kernel or init)
 MARK = b"kxen-lab: "   # written by tests/lab/init on ttyS0
 POLL_S = 0.05
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 
 
 @dataclass
@@ -71,6 +73,12 @@ def command_shares(run: Path) -> list[Path]:
     return [Path(line.split(" ", 1)[1]) for line in lines if line]
 
 
+def _die_with_parent() -> None:
+    """In QEMU's child before exec: SIGKILL it if this runner dies without cleaning up."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Session:
     def __init__(self, kernel: Path, initrd: Path, command: Command, opts: Options):
         self.kernel, self.initrd, self.command, self.opts = kernel, initrd, command, opts
@@ -98,7 +106,8 @@ class Session:
         with open(self.run_dir / "qemu.log", "wb") as log:
             try:
                 self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+                                             stderr=subprocess.STDOUT, start_new_session=True,
+                                             preexec_fn=_die_with_parent)
             except FileNotFoundError as err:
                 raise LabError("qemu-system-x86_64 not found: run tests/lab/setup") from err
         self.started = time.monotonic()
