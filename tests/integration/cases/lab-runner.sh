@@ -1,0 +1,54 @@
+#!/bin/sh
+# tests/lab/run itself: exit statuses travel, output streams apart, shares work,
+# --timeout and SIGTERM stop L1 and clean up, a dying QEMU is a lab failure.
+# The L1 boots run side by side (1 vCPU each) to keep the case near one boot's time.
+# timeout: 300
+. "$KXEN_SRC/tests/integration/lib.sh"
+run="$KXEN_SRC/tests/lab/run"
+small="--vcpus 1 --memory 1G"
+
+# Each in the background: its status into NAME.rc, stdout/stderr into NAME.out/.err.
+lab() {
+    name=$1
+    shift
+    ("$run" $small "$@" >"$name.out" 2>"$name.err"; echo $? >"$name.rc") &
+}
+
+lab false -- false
+lab seven --env KXEN_T=from-host -- sh -c \
+    'echo out-line; echo err-line >&2; printf %s "$KXEN_T" >written; pwd; exit 7'
+lab timeout --timeout 5 -- sleep 1000
+mkdir tmpd
+(TMPDIR="$PWD/tmpd" exec "$run" $small -- sleep 1000 >term.out 2>term.err) &
+term_pid=$!
+lab broken --vcpus 1000 -- true   # QEMU refuses: must not look like a test result
+
+# SIGTERM once L1 is up: the runner must stop QEMU and remove its temp dir.
+i=0
+until grep -q "lab: L1 up in" term.err; do
+    i=$((i + 1))
+    [ $i -le 2400 ] || fail "L1 for the SIGTERM check never came up"
+    sleep 0.1
+done
+kill -TERM $term_pid
+wait $term_pid
+expect_eq "status after SIGTERM" "$?" 143
+wait
+
+expect_eq "false" "$(cat false.rc)" 1
+expect_eq "sh -c 'exit 7'" "$(cat seven.rc)" 7
+expect_eq "stdout" "$(cat seven.out)" "out-line
+$PWD"
+expect_grep '^err-line$' seven.err
+expect_grep '^lab: L1 up in [0-9]+\.[0-9] s$' seven.err
+expect_eq "file written in L1 with --env value" "$(cat written)" "from-host"
+expect_eq "timeout status" "$(cat timeout.rc)" 124
+expect_grep '^lab: timeout after 5 s$' timeout.err
+expect_eq "broken QEMU status" "$(cat broken.rc)" 125
+expect_grep '^lab: L1 failed: ' broken.err
+[ -z "$(ls -A tmpd)" ] || fail "SIGTERM left temp files: $(ls -A tmpd)"
+for cmdline in /proc/[0-9]*/cmdline; do
+    tr '\0' ' ' <"$cmdline" 2>/dev/null | grep -q "^qemu-system.*$PWD/tmpd" &&
+        fail "SIGTERM left QEMU running: $cmdline"
+done
+exit 0
