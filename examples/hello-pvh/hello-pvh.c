@@ -43,7 +43,7 @@ static void print_memmap(const struct hvm_start_info *si)
     uint32_t n = si->memmap_entries < MAX_MEMMAP_ENTRIES ? si->memmap_entries : MAX_MEMMAP_ENTRIES;
     xen_console_printf("memory map: %u entries\n", si->memmap_entries);
     for (uint32_t i = 0; i < n; i++)
-        xen_console_printf("  %#018llx-%#018llx %s\n", (unsigned long long)map[i].addr,
+        xen_console_printf("  0x%016llx-0x%016llx %s\n", (unsigned long long)map[i].addr,
                            (unsigned long long)(map[i].addr + map[i].size - 1),
                            memmap_type(map[i].type));
 }

@@ -39,13 +39,14 @@ static void put_number(struct out *o, uint64_t v, unsigned base, int neg, struct
 {
     char digits[24];
     int n = 0;
+    /* As in C, "%#x" of zero is plain "0". */
+    int prefix = neg ? 1 : (s.alt && base == 16 && v != 0 ? 2 : 0);
     do {
         unsigned d = base == 16 ? (unsigned)(v & 0xf) : div10(&v);
         if (base == 16)
             v >>= 4;
         digits[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
     } while (v != 0);
-    int prefix = neg ? 1 : (s.alt && base == 16 ? 2 : 0);
     if (s.pad == '0') {
         if (neg) put(o, '-');
         if (prefix == 2) { put(o, '0'); put(o, 'x'); }

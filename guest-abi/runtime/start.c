@@ -45,22 +45,7 @@ static void capture_start_info(uint32_t pa)
     capture_cmdline(si->cmdline_paddr);
 }
 
-int rt_cmdline_has(const char *token)
-{
-    size_t n = rt_strlen(token);
-    const char *p = rt_cmdline_buf;
-    while (n != 0 && *p != '\0') {
-        while (*p == ' ')
-            p++;
-        size_t w = 0;
-        while (p[w] != '\0' && p[w] != ' ')
-            w++;
-        if (w == n && rt_memcmp(p, token, n) == 0)
-            return 1;
-        p += w;
-    }
-    return 0;
-}
+int rt_cmdline_has(const char *token) { return rt_cmdline_word(rt_cmdline_buf, token); }
 
 __attribute__((noreturn)) void rt_start(uint32_t start_info_pa);
 void rt_start(uint32_t start_info_pa)

@@ -42,11 +42,3 @@ int memcmp(const void *a, const void *b, size_t n)
 }
 
 int rt_memcmp(const void *a, const void *b, size_t n) { return memcmp(a, b, n); }
-
-size_t rt_strlen(const char *s)
-{
-    size_t n = 0;
-    while (s[n] != '\0')
-        n++;
-    return n;
-}

@@ -26,6 +26,10 @@
 #define KXEN_RT_BITS "32-bit"
 #endif
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Which way hypercalls reach the hypervisor once hypercall_init() succeeded. */
 enum hcall_transport {
     HCALL_NONE = 0,   /* hypercall_init() not called or failed */
@@ -84,7 +88,14 @@ __attribute__((noreturn)) void rt_fail(const char *why);
 /* Halts forever with interrupts off. */
 __attribute__((noreturn)) void rt_halt(void);
 
+/* 1 if `token` is a whole space- or tab-separated word of `line` (empty token: 0). */
+int rt_cmdline_word(const char *line, const char *token);
+
+#ifdef __cplusplus
+}
+#else
 /* The guest's entry point, called by the runtime. */
 int main(void);
+#endif
 
 #endif
