@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/lab/run itself: exit statuses travel, output streams apart, shares work,
-# --timeout and SIGTERM stop L1 and clean up, a dying QEMU is a lab failure.
+# --timeout and SIGTERM stop L1 and clean up, a dying QEMU or L1 is a lab failure.
 # The L1 boots run side by side (1 vCPU each) to keep the case near one boot's time.
 # timeout: 300
 . "$KXEN_SRC/tests/integration/lib.sh"
@@ -22,6 +22,7 @@ mkdir tmpd
 (TMPDIR="$PWD/tmpd" exec "$run" $small -- sleep 1000 >term.out 2>term.err) &
 term_pid=$!
 lab broken --vcpus 1000 -- true   # QEMU refuses: must not look like a test result
+lab crash -- sh -c 'echo c >/proc/sysrq-trigger; sleep 1000'   # L1 panics
 
 # SIGTERM once L1 is up: the runner must stop QEMU and remove its temp dir.
 i=0
@@ -46,6 +47,8 @@ expect_eq "timeout status" "$(cat timeout.rc)" 124
 expect_grep '^lab: timeout after 5 s$' timeout.err
 expect_eq "broken QEMU status" "$(cat broken.rc)" 125
 expect_grep '^lab: L1 failed: ' broken.err
+expect_eq "L1 panic status" "$(cat crash.rc)" 125
+expect_grep '^lab: L1 failed: .*Kernel panic' crash.err
 [ -z "$(ls -A tmpd)" ] || fail "SIGTERM left temp files: $(ls -A tmpd)"
 for cmdline in /proc/[0-9]*/cmdline; do
     tr '\0' ' ' <"$cmdline" 2>/dev/null | grep -q "^qemu-system.*$PWD/tmpd" &&
