@@ -23,7 +23,7 @@ def lab_argv(cases: list[Case], paths: Paths, results: Path, verbose: bool) -> l
     budget = sum(case.timeout for case in cases) + LAB_SLACK_S
     inner = [sys.executable, str(paths.src / "tests" / "integration" / "run-suite"), "--inner",
              "--build", str(paths.build), "--scratch", str(paths.scratch),
-             "--results", str(results)]
+             "--results", str(results), "--cases", str(paths.cases)]
     inner += ["-v"] if verbose else []
     for case in cases:
         inner += ["--case", case.name]

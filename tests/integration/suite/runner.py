@@ -20,6 +20,7 @@ class Paths:
     src: Path      # the source tree (KXEN_SRC)
     build: Path    # the build dir (KXEN_BUILD); KXEN is its kxen binary
     scratch: Path  # each case gets an empty subdir (KXEN_SCRATCH)
+    cases: Path    # the folder the cases come from
 
 
 @dataclass
@@ -50,9 +51,12 @@ def run_case(case: Case, paths: Paths) -> Result:
     log = scratch.with_name(scratch.name + ".log")
     started = time.monotonic()
     with open(log, "wb") as out:
-        child = subprocess.Popen([str(case.path)], cwd=scratch, env=case_env(case, paths, scratch),
-                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+        try:
+            child = subprocess.Popen([str(case.path)], cwd=scratch,
+                                     env=case_env(case, paths, scratch), stdin=subprocess.DEVNULL,
+                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as err:  # e.g. a shebang naming a missing interpreter
+            return Result(case.name, False, 0.0, f"cannot start: {err.strerror}")
         reason = _wait(child, case.timeout)
     seconds = time.monotonic() - started
     output = log.read_text(errors="replace")

@@ -1,0 +1,47 @@
+#!/bin/sh
+# run-suite itself, on made-up cases: verdicts, reasons, output on failure, headers,
+# filters, the closing count, and a lab that fails before any case ran.
+# timeout: 90
+. "$KXEN_SRC/tests/integration/lib.sh"
+suite="$KXEN_SRC/tests/integration/run-suite"
+
+mkdir -p cases/sub
+case_file() {  # case_file NAME BODY...: an executable sh case
+    name=$1
+    shift
+    printf '#!/bin/sh\n%s\n' "$@" >"cases/$name"
+    chmod +x "cases/$name"
+}
+case_file pass.sh 'test -n "$KXEN_SCRATCH" && test "$PWD" = "$KXEN_SCRATCH" && test "$KXEN_CASE" = pass'
+case_file fail.sh 'echo "why it failed"; exit 3'
+case_file slow.sh '# timeout: 1' 'sleep 100'
+case_file bad.sh '# needs: bogus' 'exit 0'
+case_file sub/env.sh 'test "$KXEN" = "$KXEN_BUILD/kxen" && test -d "$KXEN_SRC/tests/lab"'
+case_file xen.sh '# needs: kvm-xen' 'exit 0'
+printf 'exit 0\n' >cases/not-executable.sh
+
+expect_status 1 "$suite" --direct --cases cases --filter 'p*' --filter 'f*' \
+    --filter slow --filter bad --filter 'sub/*' >direct.txt
+expect_grep '^PASS pass \([0-9.]+ s\)$' direct.txt
+expect_grep '^PASS sub/env ' direct.txt
+expect_grep '^FAIL fail: exit 3 ' direct.txt
+expect_grep '^    \| why it failed$' direct.txt
+expect_grep '^FAIL slow: timeout after 1 s ' direct.txt
+expect_grep '^FAIL bad: bad case file: .*unknown needs: bogus' direct.txt
+expect_grep '^2 passed, 3 failed$' direct.txt
+grep -q 'not-executable\|xen' direct.txt && fail "filtered or non-executable case ran"
+
+"$suite" --cases cases --list >list.txt
+expect_grep '^xen	kvm-xen	120 s$' list.txt
+expect_grep '^slow	host	1 s$' list.txt
+
+# A lab that cannot start: the kvm-xen case is not run, and counted as failed.
+KXEN_CACHE=/proc/no-such-cache expect_status 1 "$suite" --lab --cases cases --filter xen \
+    >lab.txt 2>&1
+expect_grep '^lab: setup failed: ' lab.txt
+expect_grep '^FAIL xen: not run: lab: L1 failed' lab.txt
+expect_grep '^0 passed, 1 failed$' lab.txt
+
+expect_status 1 "$suite" --cases cases --filter 'nothing*' >none.txt
+expect_grep '^suite: no case matches nothing\*$' none.txt
+exit 0
