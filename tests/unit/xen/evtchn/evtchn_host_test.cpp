@@ -1,0 +1,112 @@
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <xen/errno.h>
+
+#include "evtchn_fakes.hpp"
+
+using namespace kxen;
+using namespace kxen::test;
+
+namespace {
+std::uint64_t drain(int fd) {
+  std::uint64_t value = 0;
+  if (::read(fd, &value, sizeof value) != sizeof value) return 0;
+  return value;
+}
+}  // namespace
+
+TEST_CASE("host binds a guest-allocated unbound port and both sides notify", "[evtchn]") {
+  EvtchnWorld w;
+  int calls = 0;
+  evtchn_alloc_unbound ub{DOMID_SELF, 0, 0};
+  REQUIRE(w.evtchn->alloc_unbound(ub) == 0);
+  auto binding = w.evtchn->bind_interdomain_from_host(ub.port, [&](evtchn_port_t) { ++calls; });
+  REQUIRE(binding);
+  CHECK(binding->guest_port == ub.port);
+  CHECK(binding->eventfd >= 0);
+  CHECK(drain(binding->eventfd) == 1);  // the conservative notification on bind
+  CHECK(calls == 1);
+
+  REQUIRE(w.evtchn->send(ub.port) == 0);
+  CHECK(drain(binding->eventfd) == 1);
+  CHECK(calls == 2);
+  CHECK_FALSE(w.pending_bit(ub.port));
+
+  REQUIRE(w.evtchn->notify_guest(binding->host_port) == 0);
+  CHECK(w.pending_bit(ub.port));
+  CHECK(w.sink.kicks == std::vector<std::uint32_t>{0});
+
+  evtchn_status st{};
+  st.dom = DOMID_SELF;
+  st.port = ub.port;
+  REQUIRE(w.evtchn->status(st) == 0);
+  CHECK(st.status == EVTCHNSTAT_interdomain);
+  CHECK(st.u.interdomain.dom == 0);
+  CHECK(st.u.interdomain.port == binding->host_port);
+}
+
+TEST_CASE("host binding refuses wrong states; closes propagate", "[evtchn]") {
+  EvtchnWorld w;
+  CHECK(w.evtchn->bind_interdomain_from_host(0).error() == -XEN_EINVAL);
+  CHECK(w.evtchn->bind_interdomain_from_host(77).error() == -XEN_EINVAL);
+  const evtchn_port_t ipi = w.ipi(0);
+  CHECK(w.evtchn->bind_interdomain_from_host(ipi).error() == -XEN_EINVAL);
+  evtchn_alloc_unbound self_only{DOMID_SELF, DOMID_SELF, 0};
+  REQUIRE(w.evtchn->alloc_unbound(self_only) == 0);
+  CHECK(w.evtchn->bind_interdomain_from_host(self_only.port).error() == -XEN_EINVAL);
+
+  auto store = w.evtchn->alloc_unbound_for_guest();
+  REQUIRE(store);
+  auto binding = w.evtchn->bind_interdomain_from_host(*store);
+  REQUIRE(binding);
+  CHECK(w.evtchn->bind_interdomain_from_host(*store).error() == -XEN_EINVAL);  // already bound
+
+  // Guest closes its end: the host port stays but is disconnected.
+  REQUIRE(w.evtchn->close(*store) == 0);
+  CHECK(w.evtchn->notify_guest(binding->host_port) == -XEN_ENOTCONN);
+  CHECK(w.evtchn->notify_guest(999) == -XEN_EINVAL);
+  CHECK(w.evtchn->close_host_port(binding->host_port) == 0);
+  CHECK(w.evtchn->close_host_port(binding->host_port) == -XEN_EINVAL);
+  CHECK(w.evtchn->close_host_port(0) == -XEN_EINVAL);
+}
+
+TEST_CASE("host close reverts the guest port to unbound for rebinding", "[evtchn]") {
+  EvtchnWorld w;
+  std::vector<std::pair<evtchn_port_t, bool>> routes;
+  w.evtchn->set_route_listener([&](evtchn_port_t p, const HostBinding* b) { routes.emplace_back(p, b != nullptr); });
+  auto port = w.evtchn->alloc_unbound_for_guest();
+  REQUIRE(port);
+  auto first = w.evtchn->bind_interdomain_from_host(*port);
+  REQUIRE(first);
+  REQUIRE(w.evtchn->close_host_port(first->host_port) == 0);
+  CHECK(w.evtchn->send(*port) == 0);  // unbound again: dropped
+  auto second = w.evtchn->bind_interdomain_from_host(*port);
+  REQUIRE(second);
+  CHECK(second->host_port == first->host_port);  // host port slot reused
+  CHECK(routes == std::vector<std::pair<evtchn_port_t, bool>>{{*port, true}, {*port, false}, {*port, true}});
+}
+
+TEST_CASE("a backend may call back into EventChannels from its notification", "[evtchn]") {
+  EvtchnWorld w;
+  auto port = w.evtchn->alloc_unbound_for_guest();
+  REQUIRE(port);
+  evtchn_port_t host = 0;
+  int echoes = 0;
+  auto binding = w.evtchn->bind_interdomain_from_host(*port, [&](evtchn_port_t h) {
+    if (host != 0 && w.evtchn->notify_guest(h) == 0) ++echoes;  // would deadlock if called under the lock
+  });
+  REQUIRE(binding);
+  host = binding->host_port;
+  REQUIRE(w.evtchn->send(*port) == 0);
+  CHECK(echoes == 1);
+  CHECK(w.pending_bit(*port));
+}
+
+TEST_CASE("EVTCHNOP_reset disconnects host bindings", "[evtchn]") {
+  EvtchnWorld w;
+  auto port = w.evtchn->alloc_unbound_for_guest();
+  auto binding = w.evtchn->bind_interdomain_from_host(*port);
+  REQUIRE(binding);
+  REQUIRE(w.evtchn->reset(DOMID_SELF) == 0);
+  CHECK(w.evtchn->notify_guest(binding->host_port) == -XEN_ENOTCONN);
+}
