@@ -111,23 +111,27 @@ Protocol::~Protocol() { store_.disconnect(conn_); }
 void Protocol::reset() { (void)store_.reset_watches(Request{conn_, 0}); }
 
 std::string Protocol::handle(const xsd_sockmsg& header, std::string_view payload, Deliveries& out) {
-  Result<std::string> reply = std::unexpected(E2BIG);
-  if (header.len == payload.size() && payload.size() <= XENSTORE_PAYLOAD_MAX) reply = dispatch(header, payload, out);
+  Result<std::string> reply = std::unexpected(EINVAL);
+  if (payload.size() > XENSTORE_PAYLOAD_MAX)
+    reply = std::unexpected(E2BIG);
+  else if (header.len == payload.size())
+    reply = dispatch(header, payload, out);
   if (reply && reply->size() > XENSTORE_PAYLOAD_MAX) reply = std::unexpected(E2BIG);
   if (reply) return encode_message(header.type, header.req_id, header.tx_id, *reply);
-  spdlog::debug("xenstore: d{} request type {} failed: {}", domid_, header.type, error_name(reply.error()));
-  std::string name(error_name(reply.error()));
+  return error_reply(header, reply.error());
+}
+
+std::string Protocol::error_reply(const xsd_sockmsg& header, int err) const {
+  spdlog::debug("xenstore: d{} request type {} failed: {}", domid_, header.type, error_name(err));
+  std::string name(error_name(err));
   name += '\0';
   return encode_message(XS_ERROR, header.req_id, header.tx_id, name);
 }
 
 std::string Protocol::handle_raw(std::string_view bytes, Deliveries& out) {
   xsd_sockmsg header{XS_INVALID, 0, 0, 0};
-  if (bytes.size() >= sizeof(header)) std::memcpy(&header, bytes.data(), sizeof(header));
-  if (bytes.size() < sizeof(header) || header.len != bytes.size() - sizeof(header)) {
-    header.len = 0;
-    return handle(header, std::string_view("\0", 1), out);  // length mismatch: EINVAL reply
-  }
+  if (bytes.size() < sizeof(header)) return error_reply(header, EINVAL);
+  std::memcpy(&header, bytes.data(), sizeof(header));
   return handle(header, bytes.substr(sizeof(header)), out);
 }
 

@@ -35,7 +35,8 @@ class Protocol final {
   // Handles one complete request and returns the encoded reply. The watch events it causes are
   // appended to `out`: queue the reply first, then XenStore::deliver(out), as xenstored orders them.
   std::string handle(const xsd_sockmsg& header, std::string_view payload, Deliveries& out);
-  // Same for raw bytes (header + payload); a short header or a length mismatch gets EINVAL.
+  // Same for raw bytes (header + payload); a short header or a length mismatch gets EINVAL,
+  // a payload above XENSTORE_PAYLOAD_MAX gets E2BIG.
   std::string handle_raw(std::string_view bytes, Deliveries& out);
 
   // Drops all watches and transactions (ring reconnection).
@@ -43,6 +44,7 @@ class Protocol final {
   ConnId conn() const { return conn_; }
 
  private:
+  std::string error_reply(const xsd_sockmsg& header, int err) const;
   Result<std::string> dispatch(const xsd_sockmsg& header, std::string_view payload, Deliveries& out);
   Result<std::string> database_op(std::uint32_t type, Request req, std::string_view payload, Deliveries& out);
   Result<std::string> watch_op(std::uint32_t type, Request req, std::string_view payload, Deliveries& out);
