@@ -86,6 +86,7 @@ class Session:
         self.run_dir = Path(tempfile.mkdtemp(prefix="kxen-lab-"))
         self.qemu: subprocess.Popen | None = None
         self.console_tail = b""
+        self.ready_at: float | None = None
 
     def run(self) -> int:
         """The command's exit status, or EXIT_TIMEOUT / EXIT_L1_FAILED."""
@@ -114,29 +115,36 @@ class Session:
         self.started = time.monotonic()
 
     def _supervise(self) -> int:
-        ready_at = None
         while True:
             self._pump()
-            if ready_at is None and MARK + b"ready" in self.console_tail:
-                ready_at = time.monotonic()
-                print(f"lab: L1 up in {ready_at - self.started:.1f} s", file=sys.stderr, flush=True)
-            status = self._status()
-            if status is not None:
-                return self._finish(status)
-            if self.qemu.poll() is not None:
-                self._pump()
-                status = self._status()
-                return self._finish(status) if status is not None else self._failed(
-                    self._death_reason())
-            now = time.monotonic()
-            if ready_at is None and now - self.started > self.opts.boot_timeout:
-                return self._failed(f"no ready line after {self.opts.boot_timeout:.0f} s of boot")
-            if ready_at is not None and self.opts.timeout and now - ready_at > self.opts.timeout:
-                self._stop()
-                self._pump()
-                print(f"lab: timeout after {self.opts.timeout:g} s", file=sys.stderr, flush=True)
-                return EXIT_TIMEOUT
+            if self.ready_at is None and MARK + b"ready" in self.console_tail:
+                self.ready_at = time.monotonic()
+                up = self.ready_at - self.started
+                print(f"lab: L1 up in {up:.1f} s", file=sys.stderr, flush=True)
+            verdict = self._verdict()
+            if verdict is not None:
+                return verdict
             time.sleep(POLL_S)
+
+    def _verdict(self) -> int | None:
+        """The run's exit status once it is known, else None."""
+        status = self._status()
+        if status is not None:
+            return self._finish(status)
+        if self.qemu.poll() is not None:
+            self._pump()
+            status = self._status()  # written just before QEMU exited
+            return self._finish(status) if status else self._failed(self._death_reason())
+        now = time.monotonic()
+        if self.ready_at is None and now - self.started > self.opts.boot_timeout:
+            return self._failed(f"no ready line after {self.opts.boot_timeout:g} s of boot")
+        if self.ready_at is not None and self.opts.timeout and \
+                now - self.ready_at > self.opts.timeout:
+            self._stop()
+            self._pump()
+            print(f"lab: timeout after {self.opts.timeout:g} s", file=sys.stderr, flush=True)
+            return EXIT_TIMEOUT
+        return None
 
     def _pump(self) -> None:
         self.out.pump()
