@@ -21,6 +21,7 @@ struct Quota {
   std::size_t max_transactions = 10;
   std::size_t max_depth = 32;             // path components
   std::size_t max_perms = 5;              // entries per SET_PERMS
+  std::size_t max_transaction_nodes = 1024;  // nodes one transaction may read or write
 };
 
 struct Caller {

@@ -163,7 +163,7 @@ Result<std::string> Protocol::database_op(std::uint32_t type, Request req, std::
   if (type == XS_SET_PERMS || type == XS_DIRECTORY_PART) {
     if (args.size() < 2 || (type == XS_DIRECTORY_PART && args.size() != 2)) return std::unexpected(EINVAL);
     if (type == XS_DIRECTORY_PART) {
-      auto offset = parse_uint(args[1], XENSTORE_PAYLOAD_MAX * 1024u);
+      auto offset = parse_uint(args[1], 0xffffffffu);
       if (!offset) return std::unexpected(EINVAL);
       auto part = store_.directory_part(req, args[0]);
       if (!part) return std::unexpected(part.error());

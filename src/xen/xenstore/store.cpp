@@ -70,6 +70,7 @@ Result<void> XenStore::modify(Request req, std::string_view path, bool allow_spe
   if (!abs) return std::unexpected(abs.error());
   Changes changes;
   auto result = op(*ctx->store, ctx->caller, *abs, changes);
+  if (ctx->tx && ctx->tx->overflowed()) return std::unexpected(ENOSPC);
   if (!result) return result;
   if (ctx->tx)
     ctx->tx->changes().insert(ctx->tx->changes().end(), changes.begin(), changes.end());
@@ -87,6 +88,7 @@ auto XenStore::inspect(Request req, std::string_view path, bool allow_special, F
   auto abs = canonical_path(path, ctx->caller.domid, allow_special);
   if (!abs) return std::unexpected(abs.error());
   auto node = get_node(*ctx->store, ctx->caller, *abs, kAccessRead);
+  if (ctx->tx && ctx->tx->overflowed()) return std::unexpected(ENOSPC);
   if (!node) return std::unexpected(node.error());
   return fn(**node);
 }
@@ -163,7 +165,8 @@ Result<TxId> XenStore::transaction_start(Request req) {
   if (!c.privileged && c.txs.size() >= quota_.max_transactions) return std::unexpected(ENOSPC);
   while (c.next_tx == 0 || c.txs.contains(c.next_tx)) ++c.next_tx;
   const TxId id = c.next_tx++;
-  c.txs.emplace(id, std::make_unique<Transaction>(tree_));
+  const auto max_nodes = c.privileged ? std::numeric_limits<std::size_t>::max() : quota_.max_transaction_nodes;
+  c.txs.emplace(id, std::make_unique<Transaction>(tree_, max_nodes));
   return id;
 }
 

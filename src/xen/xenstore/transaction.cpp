@@ -1,11 +1,17 @@
 #include "xen/xenstore/transaction.hpp"
 
 #include <cerrno>
+#include <cstddef>
 
 namespace kxen::xenstore {
 
 void Transaction::remember(const std::string& path) {
-  if (!base_.contains(path)) base_.emplace(path, tree_.generation_of(path));
+  if (base_.contains(path)) return;
+  if (base_.size() >= max_nodes_) {
+    overflowed_ = true;  // not recorded: the commit must fail rather than miss a conflict
+    return;
+  }
+  base_.emplace(path, tree_.generation_of(path));
 }
 
 const Node* Transaction::find(const std::string& path) {
@@ -34,6 +40,7 @@ std::size_t Transaction::owned_by(DomId domid) const {
 }
 
 Result<Changes> Transaction::commit(const Caller& caller) {
+  if (overflowed_) return std::unexpected(ENOSPC);
   for (const auto& [path, generation] : base_)
     if (tree_.generation_of(path) != generation) return std::unexpected(EAGAIN);
   if (!caller.privileged) {

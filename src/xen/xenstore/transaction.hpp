@@ -16,12 +16,16 @@ namespace kxen::xenstore {
 
 class Transaction final : public NodeStore {
  public:
-  explicit Transaction(Tree& tree) : tree_(tree) {}
+  // `max_nodes` bounds the nodes one transaction may touch (memory a guest can pin).
+  Transaction(Tree& tree, std::size_t max_nodes) : tree_(tree), max_nodes_(max_nodes) {}
 
   const Node* find(const std::string& path) override;
   void put(const std::string& path, Node node) override;
   void erase(const std::string& path) override;
   std::size_t owned_by(DomId domid) const override;
+
+  // Touched more than max_nodes: every further request and the commit fail with ENOSPC.
+  bool overflowed() const { return overflowed_; }
 
   // Watch events queued until commit.
   Changes& changes() { return changes_; }
@@ -34,6 +38,8 @@ class Transaction final : public NodeStore {
   void remember(const std::string& path);
 
   Tree& tree_;
+  std::size_t max_nodes_;
+  bool overflowed_ = false;
   std::map<std::string, std::uint64_t> base_;               // generation seen at first touch
   std::map<std::string, std::optional<Node>> overlay_;      // nullopt: removed in this transaction
   std::unordered_map<DomId, long> owned_delta_;

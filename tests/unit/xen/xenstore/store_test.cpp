@@ -289,3 +289,23 @@ TEST_CASE("xenstore callbacks may call back into the store", "[xenstore]") {
   REQUIRE(store.write("/src", "hello"));
   CHECK(copied == "hello");
 }
+
+TEST_CASE("xenstore guest transactions may touch a bounded number of nodes", "[xenstore]") {
+  Quota quota;
+  quota.max_transaction_nodes = 8;
+  XenStore store(quota);
+  make_domain(store, 1);
+  GuestConn guest(store);
+  const TxId tx = store.transaction_start(guest.req()).value();
+  int first_failure = -1;
+  for (int i = 0; i < 20 && first_failure < 0; ++i) {
+    auto r = store.read(guest.req(tx), "data/missing" + std::to_string(i));
+    if (!r && r.error() == ENOSPC) first_failure = i;
+  }
+  CHECK(first_failure > 0);
+  Deliveries out;
+  CHECK(store.transaction_end(guest.req(tx), true, out).error() == ENOSPC);
+  const TxId dom0_tx = store.transaction_start().value();  // dom0 is not limited
+  for (int i = 0; i < 20; ++i) CHECK(store.read("/missing" + std::to_string(i), dom0_tx).error() == ENOENT);
+  CHECK(store.transaction_end(dom0_tx, true).has_value());
+}
