@@ -2,7 +2,11 @@
 // per-ABI (2-level / FIFO) strategy that sets, clears and unmasks guest-visible port state.
 #pragma once
 
-// Xen's public headers expect the C fixed-width types to be declared first.
+// One Xen interface version for every kxen translation unit (grant v2 needs >= 0x0003020a);
+// Xen's public headers also expect the C fixed-width types to be declared first.
+#ifndef __XEN_INTERFACE_VERSION__
+#define __XEN_INTERFACE_VERSION__ 0x00040e00
+#endif
 #include <stdint.h>
 #include <xen/xen.h>
 #include <xen/event_channel.h>

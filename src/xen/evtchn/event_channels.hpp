@@ -5,7 +5,11 @@
 // notifications are always invoked after mutex_ is released, so they may call back in.
 #pragma once
 
-// Xen's public headers expect the C fixed-width types to be declared first.
+// One Xen interface version for every kxen translation unit (grant v2 needs >= 0x0003020a);
+// Xen's public headers also expect the C fixed-width types to be declared first.
+#ifndef __XEN_INTERFACE_VERSION__
+#define __XEN_INTERFACE_VERSION__ 0x00040e00
+#endif
 #include <stdint.h>
 #include <xen/xen.h>
 #include <xen/event_channel.h>

@@ -1,0 +1,58 @@
+// The dom0 side of grants: kxen's backends map and copy pages the guest granted to domain 0.
+#include <cstring>
+
+#include "kxen/log.hpp"
+#include "xen/gnttab/grant_table.hpp"
+
+namespace kxen {
+
+std::expected<GrantMapping, std::int16_t> GrantTable::map(grant_ref_t ref, bool writable) {
+  std::lock_guard lock(mutex_);
+  const auto act = acquire_locked(ref, writable, true);
+  if (!act) return std::unexpected(act.error());
+  const auto page = page_of((*act)->gfn);
+  if (!page) {
+    release_locked(ref, writable);
+    return std::unexpected(GNTST_bad_page);
+  }
+  return GrantMapping(ref, writable, *page);
+}
+
+std::int16_t GrantTable::unmap(const GrantMapping& mapping) {
+  std::lock_guard lock(mutex_);
+  const auto it = active_.find(mapping.ref());
+  if (it == active_.end() || (mapping.writable() && it->second.write_pins == 0)) return GNTST_bad_handle;
+  release_locked(mapping.ref(), mapping.writable());
+  return GNTST_okay;
+}
+
+std::int16_t GrantTable::copy(grant_ref_t ref, std::uint32_t offset, std::size_t len, bool to_grant, std::byte* host) {
+  if (offset > kPageSize || len > kPageSize - offset) return GNTST_bad_copy_arg;
+  std::lock_guard lock(mutex_);
+  const auto act = acquire_locked(ref, to_grant, false);
+  if (!act) return act.error();
+  const Active& a = **act;
+  std::int16_t status = GNTST_okay;
+  const auto page = page_of(a.gfn);
+  if (offset < a.window_off || offset + len > std::size_t{a.window_off} + a.window_len) {
+    status = GNTST_general_error;  // outside the v2 sub-page window
+  } else if (!page) {
+    status = GNTST_bad_page;
+  } else if (to_grant) {
+    std::memcpy(page->data() + offset, host, len);
+  } else {
+    std::memcpy(host, page->data() + offset, len);
+  }
+  release_locked(ref, to_grant);
+  return status;
+}
+
+std::int16_t GrantTable::copy_from_grant(grant_ref_t ref, std::uint32_t offset, std::span<std::byte> out) {
+  return copy(ref, offset, out.size(), false, out.data());
+}
+
+std::int16_t GrantTable::copy_to_grant(grant_ref_t ref, std::uint32_t offset, std::span<const std::byte> in) {
+  return copy(ref, offset, in.size(), true, const_cast<std::byte*>(in.data()));
+}
+
+}  // namespace kxen

@@ -1,0 +1,124 @@
+// The guest's grant table (v1 and v2): frames that live as GuestMemory overlays mapped by
+// XENMEM_add_to_physmap, the GNTTABOP_* hypercall, and the dom0 side kxen's backends use to
+// map and copy granted pages.
+//
+// Lock order: GrantTable::mutex_ -> GuestMemory's mutex (leaf; its region listener runs
+// under our lock when map_frame() moves a frame).
+#pragma once
+
+#include "xen/gnttab/grant_abi.hpp"
+
+#include <cstdint>
+#include <expected>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "kxen/guest_memory.hpp"
+#include "kxen/hypercall.hpp"
+
+namespace kxen {
+
+struct GrantTableConfig {
+  domid_t domid = 1;              // the guest's own domain id
+  std::uint32_t max_frames = 64;  // like xl's max_grant_frames
+  std::uint32_t initial_frames = 1;
+};
+
+// A granted guest page mapped by a backend. Read-only grants never expose a writable span.
+class GrantMapping final {
+ public:
+  grant_ref_t ref() const { return ref_; }
+  bool writable() const { return writable_; }
+  std::span<const std::byte> data() const { return page_; }
+  // Empty for read-only mappings.
+  std::span<std::byte> writable_data() const { return writable_ ? page_ : std::span<std::byte>{}; }
+
+ private:
+  friend class GrantTable;
+  GrantMapping(grant_ref_t ref, bool writable, std::span<std::byte> page) : ref_(ref), writable_(writable), page_(page) {}
+  grant_ref_t ref_;
+  bool writable_;
+  std::span<std::byte> page_;
+};
+
+class GrantTable final {
+ public:
+  GrantTable(const GrantTableConfig& config, GuestMemory& memory);
+  GrantTable(const GrantTable&) = delete;
+  GrantTable& operator=(const GrantTable&) = delete;
+
+  // __HYPERVISOR_grant_table_op: args[0] = GNTTABOP_*, args[1] = ops (guest-virtual), args[2] = count.
+  HypercallOutcome hypercall(const HypercallRequest& request, GuestVirtual& gva);
+
+  // XENMEM_add_to_physmap(XENMAPSPACE_grant_table): maps shared frame `index` (or status frame
+  // when is_status, i.e. idx had XENMAPIDX_grant_table_status) at gpfn. 0 or -XEN_E*.
+  int map_frame(std::uint32_t index, bool is_status, std::uint64_t gpfn);
+  std::uint32_t frame_count() const;
+  std::uint32_t status_frame_count() const;
+  std::uint32_t max_frames() const { return config_.max_frames; }
+  std::uint32_t version() const;
+  // Host storage of a frame once the guest has mapped it; nullptr before that.
+  std::byte* shared_frame(std::uint32_t index) const;
+  std::byte* status_frame(std::uint32_t index) const;
+
+  // Guest operations on host copies of the structs; GNTST_* goes to op.status, the return is
+  // 0 or -XEN_E* for the hypercall itself.
+  int query_size(gnttab_query_size& op) const;
+  int set_version(gnttab_set_version& op);
+  int get_version(gnttab_get_version& op) const;
+  // Grows the table to nr_frames and returns each frame's gfn (INVALID_GFN while unmapped).
+  std::int16_t setup_table(domid_t dom, std::uint32_t nr_frames, std::vector<std::uint64_t>& gfns);
+  std::int16_t get_status_frames(domid_t dom, std::uint32_t nr_frames, std::vector<std::uint64_t>& gfns) const;
+
+  // Backend (dom0) side. Errors are GNTST_* codes.
+  std::expected<GrantMapping, std::int16_t> map(grant_ref_t ref, bool writable);
+  std::int16_t unmap(const GrantMapping& mapping);
+  // GNTTABOP_copy between a grant and a host buffer; offset/length checked against the page
+  // (GNTST_bad_copy_arg) and a v2 sub-page window.
+  std::int16_t copy_from_grant(grant_ref_t ref, std::uint32_t offset, std::span<std::byte> out);
+  std::int16_t copy_to_grant(grant_ref_t ref, std::uint32_t offset, std::span<const std::byte> in);
+
+ private:
+  struct Active {
+    std::uint32_t pins = 0;         // all mappings of the entry
+    std::uint32_t write_pins = 0;   // writable mappings
+    std::uint64_t gfn = 0;          // frame captured at the first pin
+    std::uint16_t window_off = 0;   // sub-page window (whole page unless v2 GTF_sub_page)
+    std::uint16_t window_len = kPageSize;
+  };
+  struct Frames {
+    std::vector<std::optional<std::uint64_t>> gfn;  // per frame, where the guest mapped it
+  };
+
+  std::uint32_t entries_per_frame() const { return version_ == 1 ? kPageSize / 8 : kPageSize / 16; }
+  std::uint32_t status_frames_for(std::uint32_t frames) const;
+  std::int16_t check_dom(domid_t dom) const;
+  bool grow_locked(std::uint32_t frames);
+  std::byte* entry_locked(grant_ref_t ref) const;
+  std::uint16_t* status_locked(grant_ref_t ref) const;
+  // Xen's _set_status_v1/_v2: validates the entry and sets GTF_reading/GTF_writing.
+  std::int16_t set_status_locked(grant_ref_t ref, bool writable, bool for_map, const Active& act, Active& fresh);
+  void clear_status_locked(grant_ref_t ref, bool clear_reading, bool clear_writing);
+  std::expected<Active*, std::int16_t> acquire_locked(grant_ref_t ref, bool writable, bool for_map);
+  void release_locked(grant_ref_t ref, bool writable);
+  std::optional<std::span<std::byte>> page_of(std::uint64_t gfn) const;
+  void convert_reserved_locked(std::uint32_t to_version);
+  std::int16_t copy(grant_ref_t ref, std::uint32_t offset, std::size_t len, bool to_grant,
+                    std::byte* host);
+  HypercallOutcome dispatch(std::uint32_t cmd, std::uint64_t arg, std::uint32_t count, bool long_mode,
+                            GuestVirtual& gva);
+
+  const GrantTableConfig config_;
+  GuestMemory& memory_;
+  mutable std::mutex mutex_;
+  std::uint32_t version_ = 1;
+  std::uint32_t nr_frames_ = 0;
+  Frames shared_;
+  Frames status_;
+  std::unordered_map<grant_ref_t, Active> active_;
+};
+
+}  // namespace kxen
