@@ -1,6 +1,7 @@
 #!/bin/sh
-# tests/lab/run itself: exit statuses travel, output streams apart, shares work,
-# --timeout and SIGTERM stop L1 and clean up, a dying QEMU or L1 is a lab failure.
+# tests/lab/run itself: exit statuses travel, output streams apart, shares and the
+# scratch dir work, --timeout and SIGTERM stop L1 and clean up, a dying QEMU or L1 is
+# a lab failure.
 # The L1 boots run side by side (1 vCPU each) to keep the case near one boot's time.
 # timeout: 300
 . "$KXEN_SRC/tests/integration/lib.sh"
@@ -16,19 +17,21 @@ lab() {
 
 lab false -- false
 lab seven --env KXEN_T=from-host -- sh -c \
-    'echo out-line; echo err-line >&2; printf %s "$KXEN_T" >written; pwd; exit 7'
+    'echo out-line; echo err-line >&2; printf %s "$KXEN_T" >written; pwd
+     touch "$KXEN_LAB_SCRATCH/x" || exit 9; exit 7'
 lab timeout --timeout 5 -- sleep 1000
 mkdir tmpd
-(TMPDIR="$PWD/tmpd" exec "$run" $small -- sleep 1000 >term.out 2>term.err) &
+(TMPDIR="$PWD/tmpd" exec "$run" $small -- sh -c 'echo "$KXEN_LAB_SCRATCH"; exec sleep 1000' \
+    >term.out 2>term.err) &
 term_pid=$!
 lab broken --vcpus 1000 -- true   # QEMU refuses: must not look like a test result
 lab crash -- sh -c 'echo c >/proc/sysrq-trigger; sleep 1000'   # L1 panics
 
-# SIGTERM once L1 is up: the runner must stop QEMU and remove its temp dir.
+# SIGTERM once the command runs: the runner must stop QEMU and remove its temp dirs.
 i=0
-until grep -q "lab: L1 up in" term.err; do
+until [ -s term.out ]; do
     i=$((i + 1))
-    [ $i -le 2400 ] || fail "L1 for the SIGTERM check never came up"
+    [ $i -le 2400 ] || fail "the command for the SIGTERM check never started"
     sleep 0.1
 done
 kill -TERM $term_pid
@@ -50,6 +53,9 @@ expect_grep '^lab: L1 failed: ' broken.err
 expect_eq "L1 panic status" "$(cat crash.rc)" 125
 expect_grep '^lab: L1 failed: .*Kernel panic' crash.err
 [ -z "$(ls -A tmpd)" ] || fail "SIGTERM left temp files: $(ls -A tmpd)"
+scratch=$(cat term.out)
+case "$scratch" in /var/tmp/kxen-lab-scratch-*) ;; *) fail "no scratch dir in L1: '$scratch'" ;; esac
+[ ! -e "$scratch" ] || fail "SIGTERM left the scratch dir $scratch"
 for cmdline in /proc/[0-9]*/cmdline; do
     tr '\0' ' ' <"$cmdline" 2>/dev/null | grep -q "^qemu-system.*$PWD/tmpd" &&
         fail "SIGTERM left QEMU running: $cmdline"
