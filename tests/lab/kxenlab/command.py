@@ -64,6 +64,20 @@ def normalise_shares(paths: list[Path]) -> list[Path]:
     return result
 
 
+# Mounted afresh in L1, so L0's files there are not visible unless shared.
+HIDDEN_IN_L1 = (Path("/tmp"), Path("/run"), Path("/dev"), Path("/proc"), Path("/sys"))
+
+
+def check_visible(cwd: Path, shares: list[Path]) -> None:
+    """Fails before booting when the command's directory would not exist in L1."""
+    if any(cwd.is_relative_to(share) for share in shares):
+        return
+    hidden = next((top for top in HIDDEN_IN_L1 if cwd.is_relative_to(top)), None)
+    if hidden is not None:
+        raise LabError(f"the current directory {cwd} is not visible in L1 ({hidden} is "
+                       f"mounted afresh there): share it with --work")
+
+
 def default_share(cwd: Path) -> Path:
     """The repository holding cwd (its build dirs included), else cwd itself."""
     for candidate in [cwd, *cwd.parents]:
