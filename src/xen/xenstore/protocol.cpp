@@ -156,23 +156,26 @@ Result<std::string> Protocol::dispatch(const xsd_sockmsg& header, std::string_vi
 
 Result<std::string> Protocol::database_op(std::uint32_t type, Request req, std::string_view payload, Deliveries& out) {
   const auto args = split_args(payload);
-  if (type == XS_WRITE) {
+  if (type == XS_WRITE) {  // "<path>\0<value>": the value is raw bytes without a terminator
     if (args.empty()) return std::unexpected(EINVAL);
     return ok_or(store_.write(req, args[0], payload.substr(args[0].size() + 1), out));
   }
-  if (type == XS_SET_PERMS || type == XS_DIRECTORY_PART) {
-    if (args.size() < 2 || (type == XS_DIRECTORY_PART && args.size() != 2)) return std::unexpected(EINVAL);
-    if (type == XS_DIRECTORY_PART) {
-      auto offset = parse_uint(args[1], 0xffffffffu);
-      if (!offset) return std::unexpected(EINVAL);
-      auto part = store_.directory_part(req, args[0]);
-      if (!part) return std::unexpected(part.error());
-      return directory_part_reply(*part, *offset);
-    }
+  if (type == XS_SET_PERMS) {
+    if (args.size() < 2) return std::unexpected(EINVAL);
     auto perms = parse_perms(std::span(args).subspan(1));
     if (!perms) return std::unexpected(perms.error());
     return ok_or(store_.set_perms(req, args[0], std::move(*perms), out));
   }
+  if (type == XS_DIRECTORY_PART) {
+    const auto offset = args.size() == 2 ? parse_uint(args[1], 0xffffffffu) : std::nullopt;
+    if (!offset) return std::unexpected(EINVAL);
+    return map_reply(store_.directory_part(req, args[0]),
+                     [&](const DirectoryPart& part) { return directory_part_reply(part, *offset); });
+  }
+  return path_op(type, req, payload, out);
+}
+
+Result<std::string> Protocol::path_op(std::uint32_t type, Request req, std::string_view payload, Deliveries& out) {
   const auto path = one_arg(payload);
   if (!path) return std::unexpected(EINVAL);
   switch (type) {

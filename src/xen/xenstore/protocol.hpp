@@ -47,6 +47,7 @@ class Protocol final {
   std::string error_reply(const xsd_sockmsg& header, int err) const;
   Result<std::string> dispatch(const xsd_sockmsg& header, std::string_view payload, Deliveries& out);
   Result<std::string> database_op(std::uint32_t type, Request req, std::string_view payload, Deliveries& out);
+  Result<std::string> path_op(std::uint32_t type, Request req, std::string_view payload, Deliveries& out);
   Result<std::string> watch_op(std::uint32_t type, Request req, std::string_view payload, Deliveries& out);
   Result<std::string> transaction_op(std::uint32_t type, Request req, std::string_view payload, Deliveries& out);
   Result<std::string> domain_op(std::uint32_t type, std::string_view payload);

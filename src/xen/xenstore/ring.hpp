@@ -34,6 +34,8 @@ class XenStoreRing final {
   // Handles a reconnect request, consumes and answers requests and flushes queued output.
   // Returns whether it consumed or produced anything, so the caller signals the guest.
   // Watch events raised from other threads outside process() call notify themselves.
+  // In-process watch callbacks fired by the guest's requests run inside process(), on the
+  // caller's thread: they must not call process() and should hand slow work to their own thread.
   bool process();
 
   // True after a protocol violation or bad ring index (the "error" field says which) until the
