@@ -3,25 +3,36 @@
 import hashlib
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
 
 from . import LabError
+from . import kernel as kernel_module
 from .kernel import REQUIRED_MODULES, Kernel, load_order
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 INIT_SCRIPT = LAB_DIR / "init"
 BUSYBOX_CANDIDATES = [Path("/bin/busybox"), Path("/usr/bin/busybox")]
+PT_INTERP = 3
+
+
+def is_static(path: Path) -> bool:
+    """A 64-bit ELF without PT_INTERP: runs with no libc in the image."""
+    elf = path.read_bytes()
+    if elf[:5] != b"\x7fELF\x02":
+        return False
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    kinds = [struct.unpack_from("<I", elf, phoff + i * phentsize)[0] for i in range(phnum)]
+    return PT_INTERP not in kinds
 
 
 def find_busybox() -> Path:
-    """A static busybox: the initramfs has no libc."""
     for path in BUSYBOX_CANDIDATES:
-        if path.is_file():
-            header = subprocess.run(["file", "-L", str(path)], capture_output=True, text=True)
-            if header.returncode != 0 or "statically linked" in header.stdout:
-                return path
+        if path.is_file() and is_static(path):
+            return path
     raise LabError("no static busybox: run tests/lab/setup (busybox-static)")
 
 
@@ -33,6 +44,7 @@ def inputs_key(kernel: Kernel, busybox: Path) -> str:
     digest.update(kernel.package.encode())
     digest.update(",".join(REQUIRED_MODULES).encode())
     digest.update(Path(__file__).read_bytes())  # the layout written below
+    digest.update(Path(kernel_module.__file__).read_bytes())  # module order
     return digest.hexdigest()[:16]
 
 
