@@ -18,7 +18,8 @@ lab() {
 lab false -- false
 lab seven --env KXEN_T=from-host -- sh -c \
     'echo out-line; echo err-line >&2; printf %s "$KXEN_T" >written; pwd
-     touch "$KXEN_LAB_SCRATCH/x" || exit 9; exit 7'
+     touch "$KXEN_LAB_SCRATCH/x" || exit 9; printf "[%s]" "$@"; echo; exit 7' \
+    sh 'a b' "it's" '$HOME' ''
 lab timeout --timeout 5 -- sleep 1000
 mkdir tmpd
 (TMPDIR="$PWD/tmpd" exec "$run" $small -- sh -c 'echo "$KXEN_LAB_SCRATCH"; exec sleep 1000' \
@@ -42,7 +43,8 @@ wait
 expect_eq "false" "$(cat false.rc)" 1
 expect_eq "sh -c 'exit 7'" "$(cat seven.rc)" 7
 expect_eq "stdout" "$(cat seven.out)" "out-line
-$PWD"
+$PWD
+[a b][it's][\$HOME][]"
 expect_grep '^err-line$' seven.err
 expect_grep '^lab: L1 up in [0-9]+\.[0-9] s$' seven.err
 expect_eq "file written in L1 with --env value" "$(cat written)" "from-host"

@@ -1,0 +1,121 @@
+"""Unit tests of the lab's pure parts (no QEMU): python3 tests/lab/test_kxenlab.py
+Run by the integration case lab-units."""
+
+import gzip
+import lzma
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kxenlab import LabError  # noqa: E402
+from kxenlab.command import Command, check_visible, normalise_shares  # noqa: E402
+from kxenlab.kernel import Kernel, load_order, module_depends  # noqa: E402
+from kxenlab.vmlinux import decompress, has_pvh_entry, payload  # noqa: E402
+
+
+def fake_module(depends: str) -> bytes:
+    return b"\x7fELF junk\0license=GPL\0depends=" + depends.encode() + b"\0name=x\0"
+
+
+def elf_with_note(name: bytes, kind: int) -> bytes:
+    """A 64-bit ELF header, one PT_NOTE program header and one note."""
+    desc = b"\0" * 8
+    note = struct.pack("<III", len(name) + 1, len(desc), kind) + name + b"\0" * (4 - len(name) % 4)
+    note += desc
+    header = b"\x7fELF\x02" + b"\0" * 27 + struct.pack("<Q", 64) + b"\0" * 14
+    header += struct.pack("<HH", 56, 1) + b"\0" * 6
+    phdr = struct.pack("<IIQQQQQQ", 4, 0, 120, 0, 0, len(note), len(note), 4)
+    return header + phdr + note
+
+
+def bzimage_around(data: bytes) -> bytes:
+    """A bzImage-shaped buffer: 2 setup sectors + 1, payload right after."""
+    image = bytearray(3 * 512)
+    image[0x1F1] = 2
+    image[0x202:0x206] = b"HdrS"
+    struct.pack_into("<II", image, 0x248, 0, len(data))
+    return bytes(image) + data
+
+
+class ModuleTests(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        root = Path(self.tmp.name)
+        self.kernel = Kernel("linux-image-test", "test", root)
+        mods = root / "lib" / "modules" / "test" / "kernel"
+        mods.mkdir(parents=True)
+        (mods / "kvm-amd.ko.xz").write_bytes(lzma.compress(fake_module("kvm,ccp")))
+        (mods / "kvm.ko").write_bytes(fake_module("irqbypass"))
+        (mods / "ccp.ko").write_bytes(fake_module(""))
+        (mods / "irqbypass.ko").write_bytes(fake_module(""))
+        (mods / "loop.ko").write_bytes(fake_module("missing-one"))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_depends_field(self):
+        self.assertEqual(module_depends(fake_module("a-b,c")), ["a_b", "c"])
+        self.assertEqual(module_depends(fake_module("")), [])
+        self.assertEqual(module_depends(b"no modinfo"), [])
+
+    def test_dependencies_load_first_and_once(self):
+        names = [name for name, _ in load_order(self.kernel, ["kvm_amd", "kvm"])]
+        self.assertEqual(names, ["irqbypass", "kvm", "ccp", "kvm_amd"])
+
+    def test_xz_modules_are_decompressed(self):
+        image = dict(load_order(self.kernel, ["kvm_amd"]))["kvm_amd"]
+        self.assertTrue(image.startswith(b"\x7fELF"))
+
+    def test_missing_module_is_named(self):
+        with self.assertRaisesRegex(LabError, "missing_one"):
+            load_order(self.kernel, ["loop"])
+
+
+class VmlinuxTests(unittest.TestCase):
+    def test_pvh_note_found(self):
+        self.assertTrue(has_pvh_entry(elf_with_note(b"Xen", 18)))
+        self.assertFalse(has_pvh_entry(elf_with_note(b"Xen", 17)))
+        self.assertFalse(has_pvh_entry(elf_with_note(b"GNU", 18)))
+        self.assertFalse(has_pvh_entry(b"MZ not an elf"))
+
+    def test_payload_round_trip(self):
+        elf = elf_with_note(b"Xen", 18)
+        for packed in (gzip.compress(elf), lzma.compress(elf) + b"size"):
+            self.assertEqual(decompress(payload(bzimage_around(packed))), elf)
+
+    def test_not_a_bzimage(self):
+        with self.assertRaises(LabError):
+            payload(b"\0" * 4096)
+
+
+class CommandTests(unittest.TestCase):
+    def test_script_keeps_argv_and_env_exact(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            argv = ["sh", "-c", 'printf "[%s]" "$@" "$KXEN_X"', "sh", "a b", "it's", "$HOME", ""]
+            command = Command(argv, Path(tmp), [], {"KXEN_X": "x'y z"})
+            out = subprocess.run(["/bin/sh", "-s"], input=command.script(), text=True,
+                                 capture_output=True, check=True).stdout
+        self.assertEqual(out, "[a b][it's][$HOME][][x'y z]")
+
+    def test_shares_nested_are_merged(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "sub").mkdir()
+            shares = normalise_shares([Path(tmp) / "sub", Path(tmp)])
+            self.assertEqual(shares, [Path(tmp).resolve()])
+            with self.assertRaises(LabError):
+                normalise_shares([Path(tmp) / "absent"])
+
+    def test_hidden_cwd_is_refused(self):
+        check_visible(Path("/tmp/x"), [Path("/tmp")])
+        check_visible(Path("/work/x"), [])
+        with self.assertRaisesRegex(LabError, "--work"):
+            check_visible(Path("/tmp/x"), [Path("/var/tmp")])
+
+
+if __name__ == "__main__":
+    unittest.main()
