@@ -48,9 +48,16 @@ class Follower:
         return data or b""
 
 
-def qemu_argv(kernel: Path, initrd: Path, run: Path, opts: Options) -> list[str]:
+def opt_path(path: Path) -> str:
+    """A path inside a QEMU option list, where a comma must be doubled."""
+    return str(path).replace(",", ",,")
+
+
+def qemu_argv(kernel: Path, initrd: Path, run: Path, shares: list[Path],
+              opts: Options) -> list[str]:
     """LAB.md's command, with the command's output on two virtio-serial ports."""
     p9 = "security_model=none,multidevs=remap"
+    run = Path(opt_path(run))
     return ["qemu-system-x86_64", "-accel", "tcg,thread=multi",
             "-cpu", "EPYC-Rome,+svm,+npt", "-smp", str(opts.vcpus), "-m", opts.memory,
             "-nodefaults", "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
@@ -64,14 +71,8 @@ def qemu_argv(kernel: Path, initrd: Path, run: Path, opts: Options) -> list[str]
             "-device", "virtserialport,chardev=err,name=kxen.err",
             "-virtfs", f"local,path=/,mount_tag=hostroot,readonly=on,{p9}",
             "-virtfs", f"local,path={run / 'ctl'},mount_tag=ctl,{p9}",
-            *[arg for index, share in enumerate(command_shares(run))
-              for arg in ("-virtfs", f"local,path={share},mount_tag=work{index},{p9}")]]
-
-
-def command_shares(run: Path) -> list[Path]:
-    """The shares listed in ctl/mounts, in tag order."""
-    lines = (run / "ctl" / "mounts").read_text().splitlines()
-    return [Path(line.split(" ", 1)[1]) for line in lines if line]
+            *[arg for index, share in enumerate(shares)
+              for arg in ("-virtfs", f"local,path={opt_path(share)},mount_tag=work{index},{p9}")]]
 
 
 def _die_with_parent() -> None:
@@ -104,7 +105,7 @@ class Session:
         self.err = Follower(self.run_dir / "err", sys.stderr.buffer)
         self.con = Follower(self.run_dir / "console.log",
                             sys.stderr.buffer if self.opts.verbose else None)
-        argv = qemu_argv(self.kernel, self.initrd, self.run_dir, self.opts)
+        argv = qemu_argv(self.kernel, self.initrd, self.run_dir, self.command.shares, self.opts)
         with open(self.run_dir / "qemu.log", "wb") as log:
             try:
                 self.qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
