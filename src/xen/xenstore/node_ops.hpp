@@ -3,10 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <xen/io/xs_wire.h>
 
 #include "xen/xenstore/tree.hpp"
 
@@ -16,7 +19,7 @@ namespace kxen::xenstore {
 // value size, depth, permissions and transactions; E2BIG for watches.
 struct Quota {
   std::size_t max_nodes = 1000;           // nodes a domain may own
-  std::size_t max_value = 2048;           // bytes per value (xenstored's default entry size)
+  std::size_t max_value = XENSTORE_PAYLOAD_MAX;  // bytes per value
   std::size_t max_watches = 128;
   std::size_t max_transactions = 10;
   std::size_t max_depth = 32;             // path components

@@ -193,7 +193,7 @@ void XenStoreRing::reconnect() {
   }
   protocol_.reset();
   field(shared_->intf->connection).store(XENSTORE_CONNECTED, std::memory_order_release);
-  spdlog::info("xenstore: d{} reconnected its ring", domid_);
+  spdlog::debug("xenstore: d{} reconnected its ring", domid_);
 }
 
 bool XenStoreRing::handle_one(bool& produced) {
