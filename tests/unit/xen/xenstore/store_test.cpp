@@ -1,7 +1,9 @@
 // The store: in-process API, per-node transaction conflicts and watches.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cerrno>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -308,4 +310,29 @@ TEST_CASE("xenstore guest transactions may touch a bounded number of nodes", "[x
   const TxId dom0_tx = store.transaction_start().value();  // dom0 is not limited
   for (int i = 0; i < 20; ++i) CHECK(store.read("/missing" + std::to_string(i), dom0_tx).error() == ENOENT);
   CHECK(store.transaction_end(dom0_tx, true).has_value());
+}
+
+TEST_CASE("xenstore is safe to use from several threads", "[xenstore]") {
+  XenStore store;
+  std::atomic<int> fired{0};
+  REQUIRE(store.watch("/mt", [&](std::string_view p) {
+    if (p != "/mt") (void)store.read(p);  // callbacks may re-enter
+    ++fired;
+  }));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&store, t] {
+      for (int i = 0; i < 200; ++i) {
+        const std::string path = "/mt/" + std::to_string(t) + "/" + std::to_string(i % 10);
+        (void)store.write(path, std::to_string(i));
+        if (auto tx = store.transaction_start()) {
+          (void)store.write(path, "tx", *tx);
+          (void)store.transaction_end(*tx, (i % 2) == 0);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(store.directory("/mt")->size() == 4);
+  CHECK(fired.load() > 800);
 }
