@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kxenlab import LabError  # noqa: E402
 from kxenlab.command import Command, check_visible, normalise_shares  # noqa: E402
+from kxenlab.initramfs import is_static  # noqa: E402
 from kxenlab.kernel import Kernel, load_order, module_depends  # noqa: E402
 from kxenlab.vmlinux import decompress, has_pvh_entry, payload  # noqa: E402
 
@@ -27,7 +28,7 @@ def elf_with_note(name: bytes, kind: int) -> bytes:
     desc = b"\0" * 8
     note = struct.pack("<III", len(name) + 1, len(desc), kind) + name + b"\0" * (4 - len(name) % 4)
     note += desc
-    header = b"\x7fELF\x02" + b"\0" * 27 + struct.pack("<Q", 64) + b"\0" * 14
+    header = b"\x7fELF\x02\x01" + b"\0" * 26 + struct.pack("<Q", 64) + b"\0" * 14
     header += struct.pack("<HH", 56, 1) + b"\0" * 6
     phdr = struct.pack("<IIQQQQQQ", 4, 0, 120, 0, 0, len(note), len(note), 4)
     return header + phdr + note
@@ -87,6 +88,18 @@ class VmlinuxTests(unittest.TestCase):
         elf = elf_with_note(b"Xen", 18)
         for packed in (gzip.compress(elf), lzma.compress(elf) + b"size"):
             self.assertEqual(decompress(payload(bzimage_around(packed))), elf)
+
+    def test_static_means_no_interp_segment(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "elf"
+            elf = bytearray(elf_with_note(b"Xen", 18))
+            path.write_bytes(elf)
+            self.assertTrue(is_static(path))
+            struct.pack_into("<I", elf, 64, 3)  # the one segment becomes PT_INTERP
+            path.write_bytes(elf)
+            self.assertFalse(is_static(path))
+            path.write_bytes(b"#!/bin/sh\n")
+            self.assertFalse(is_static(path))
 
     def test_not_a_bzimage(self):
         with self.assertRaises(LabError):

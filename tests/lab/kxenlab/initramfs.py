@@ -3,30 +3,24 @@
 import hashlib
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 from pathlib import Path
 
 from . import LabError
 from . import kernel as kernel_module
+from .elf import PT_INTERP, program_headers
 from .kernel import REQUIRED_MODULES, Kernel, load_order
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 INIT_SCRIPT = LAB_DIR / "init"
 BUSYBOX_CANDIDATES = [Path("/bin/busybox"), Path("/usr/bin/busybox")]
-PT_INTERP = 3
 
 
 def is_static(path: Path) -> bool:
     """A 64-bit ELF without PT_INTERP: runs with no libc in the image."""
-    elf = path.read_bytes()
-    if elf[:5] != b"\x7fELF\x02":
-        return False
-    phoff, = struct.unpack_from("<Q", elf, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
-    kinds = [struct.unpack_from("<I", elf, phoff + i * phentsize)[0] for i in range(phnum)]
-    return PT_INTERP not in kinds
+    segments = program_headers(path.read_bytes())
+    return segments is not None and all(seg.kind != PT_INTERP for seg in segments)
 
 
 def find_busybox() -> Path:

@@ -13,11 +13,11 @@ import subprocess
 from pathlib import Path
 
 from . import LabError
+from .elf import PT_NOTE, program_headers
 
 SETUP_SECTS = 0x1F1      # boot protocol header fields (Documentation/arch/x86/boot.rst)
 PAYLOAD_OFFSET = 0x248
 XEN_ELFNOTE_PHYS32_ENTRY = 18
-PT_NOTE = 4
 
 
 def payload(bzimage: bytes) -> bytes:
@@ -46,16 +46,9 @@ def decompress(data: bytes) -> bytes:
 
 def has_pvh_entry(elf: bytes) -> bool:
     """Whether a 64-bit ELF has a Xen PHYS32_ENTRY note in a PT_NOTE segment."""
-    if elf[:5] != b"\x7fELF\x02":
-        return False
-    phoff, = struct.unpack_from("<Q", elf, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
-    for index in range(phnum):
-        kind, _flags, offset, _va, _pa, size = struct.unpack_from(
-            "<IIQQQQ", elf, phoff + index * phentsize)
-        if kind == PT_NOTE and _notes_have_pvh(elf[offset:offset + size]):
-            return True
-    return False
+    segments = program_headers(elf) or []
+    return any(_notes_have_pvh(elf[seg.offset:seg.offset + seg.size])
+               for seg in segments if seg.kind == PT_NOTE)
 
 
 def _notes_have_pvh(notes: bytes) -> bool:
