@@ -3,7 +3,7 @@
 #include "kxen_rt.h"
 #include <xen/sched.h>
 
-#define RT_DEBUGCON_PORT 0xe9
+#include "rt_layout.h"
 
 void debugcon_write(const char *buf, size_t len)
 {

@@ -46,6 +46,15 @@ rt_pvh_entry:
         xor     %eax, %eax
         rep stosl
 #ifdef __x86_64__
+        /* Without long mode the switch below would #GP with no IDT yet: say so instead. */
+        mov     $RT_CPUID_EXT_MAX, %eax
+        cpuid
+        cmp     $RT_CPUID_EXT_FEATURES, %eax
+        jb      rt_no_long_mode
+        mov     $RT_CPUID_EXT_FEATURES, %eax
+        cpuid
+        bt      $RT_CPUID_EXT_LM_BIT, %edx
+        jnc     rt_no_long_mode
         mov     %cr4, %eax
         or      $RT_CR4_PAE, %eax
         mov     %eax, %cr4
@@ -73,6 +82,25 @@ rt_long_entry:
         hlt
         jmp     2b
         .size rt_pvh_entry, . - rt_pvh_entry
+
+#ifdef __x86_64__
+        .code32
+rt_no_long_mode:
+        mov     $rt_no_long_mode_msg, %esi
+        mov     $RT_DEBUGCON_PORT, %dx
+1:      lodsb
+        test    %al, %al
+        jz      2f
+        outb    %al, %dx
+        jmp     1b
+2:      cli
+        hlt
+        jmp     2b
+
+        .section .rodata
+rt_no_long_mode_msg:
+        .asciz  "kxen-rt: FATAL: CPUID reports no long mode (0x80000001 EDX.LM); halting\n"
+#endif
 
         .section .data.rt_gdt, "aw", @progbits
         .balign 16

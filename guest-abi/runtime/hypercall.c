@@ -60,7 +60,8 @@ static void wrmsr(uint32_t msr, uint64_t value)
     __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)) : "memory");
 }
 
-/* The stubs this runtime calls must have been written by the hypervisor. */
+/* The stubs this runtime calls must have been written by the hypervisor (the page starts
+ * zeroed: entry.S clears .bss). */
 static int page_has_stubs(void)
 {
     static const unsigned used[] = {__HYPERVISOR_xen_version, __HYPERVISOR_console_io,
@@ -79,7 +80,6 @@ static int setup_hypercall_page(uint32_t base)
         debugcon_printf("kxen-rt: CPUID %#x reports %u hypercall pages\n", base + 2, r.eax);
         return -XEN_ENOSYS;
     }
-    memset(rt_hypercall_page, 0, sizeof(rt_hypercall_page));
     uintptr_t gpa = (uintptr_t)rt_hypercall_page;
     debugcon_printf("kxen-rt: hypercall page at %#lx via MSR %#x\n", (unsigned long)gpa, r.ebx);
     wrmsr(r.ebx, gpa);

@@ -20,6 +20,12 @@
 #define RT_EFER_LME 0x00000100
 #define RT_PTE_PRESENT_RW 0x003
 #define RT_PDE_LARGE_PRESENT_RW 0x083
+#define RT_CPUID_EXT_MAX 0x80000000
+#define RT_CPUID_EXT_FEATURES 0x80000001
+#define RT_CPUID_EXT_LM_BIT 29
+
+/* Bochs/QEMU-style debug console port (kxen::kDebugConsolePort on the host side). */
+#define RT_DEBUGCON_PORT 0xe9
 
 /* Number of CPU exception vectors the runtime catches. */
 #define RT_NR_EXCEPTIONS 32
