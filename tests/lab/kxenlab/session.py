@@ -43,8 +43,12 @@ class Follower:
     def pump(self) -> bytes:
         data = self.handle.read()
         if data and self.sink is not None:
-            self.sink.write(data)
-            self.sink.flush()
+            try:
+                self.sink.write(data)
+                self.sink.flush()
+            except BrokenPipeError:  # e.g. "| head": the command still runs to its end
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.sink.fileno())
+                self.sink = None
         return data or b""
 
 
