@@ -1,0 +1,142 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "xen/hypercall/xen_abi.hpp"
+#include "xen/hypercall/cpuid.hpp"
+#include "kxen/hypercall.hpp"
+
+using namespace kxen;
+
+namespace {
+kvm_cpuid_entry2 entry(std::uint32_t fn, std::uint32_t index, std::uint32_t flags, std::uint32_t eax,
+                       std::uint32_t ebx, std::uint32_t ecx, std::uint32_t edx) {
+  kvm_cpuid_entry2 e{};
+  e.function = fn;
+  e.index = index;
+  e.flags = flags;
+  e.eax = eax;
+  e.ebx = ebx;
+  e.ecx = ecx;
+  e.edx = edx;
+  return e;
+}
+constexpr std::uint32_t kSig = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+
+// What KVM_GET_SUPPORTED_CPUID looks like, abridged.
+std::vector<kvm_cpuid_entry2> host_table() {
+  return {
+      entry(0, 0, 0, 0x1f, 0x756e6547, 0x6c65746e, 0x49656e69),
+      entry(1, 0, 0, 0x000906ea, 0x05100800, 0x7ffafbff, 0xbfebfbff),
+      entry(7, 0, kSig, 0, 0x029c6fbf, 0x4, 0xbc000400),
+      entry(0xb, 0, kSig, 1, 2, 0x100, 0x7),
+      entry(0xb, 1, kSig, 4, 8, 0x201, 0x7),
+      entry(0x1f, 0, kSig, 1, 2, 0x100, 0x7),
+      entry(0x40000000, 0, 0, 0x40000001, 0x4b4d564b, 0x564b4d56, 0x4d),  // "KVMKVMKVM"
+      entry(0x40000001, 0, 0, 0x01007afb, 0, 0, 0),
+      entry(0x40000100, 0, 0, 0x40000101, 0, 0, 0),
+      entry(0x80000001, 0, 0, 0, 0, 0x121, 0x2c100800),  // RDTSCP (EDX bit 27) set
+  };
+}
+
+std::optional<kvm_cpuid_entry2> find(const std::vector<kvm_cpuid_entry2>& t, std::uint32_t fn, std::uint32_t index = 0) {
+  for (const auto& e : t)
+    if (e.function == fn && (!(e.flags & kSig) || e.index == index)) return e;
+  return std::nullopt;
+}
+}  // namespace
+
+TEST_CASE("CPUID: Xen leaves replace the host's hypervisor range", "[hypercall]") {
+  XenCpuidConfig config;
+  config.tsc_khz = 2'000'000;
+  config.domid = 7;
+  const auto t = merge_guest_cpuid(host_table(), 3, config);
+  for (const auto& e : t)
+    if (e.function >= 0x40000000 && e.function <= 0x4fffffff) CHECK(e.ebx != 0x4b4d564bu);  // no KVM signature
+  CHECK_FALSE(find(t, 0x40000100));
+
+  const auto base = *find(t, 0x40000000);
+  char sig[13] = {};
+  std::memcpy(sig, &base.ebx, 4);
+  std::memcpy(sig + 4, &base.ecx, 4);
+  std::memcpy(sig + 8, &base.edx, 4);
+  CHECK(std::string(sig) == "XenVMMXenVMM");
+  CHECK(base.eax == 0x40000000u + XEN_CPUID_MAX_NUM_LEAVES);  // Xen 4.17: largest leaf base+5
+  CHECK(find(t, 0x40000001)->eax == ((4u << 16) | 17u));
+  CHECK(find(t, 0x40000002)->eax == 1u);
+  CHECK(find(t, 0x40000002)->ebx == kHypercallMsr);
+
+  const auto hvm = *find(t, 0x40000004, 0);
+  CHECK((hvm.eax & XEN_HVM_CPUID_VCPU_ID_PRESENT));
+  CHECK((hvm.eax & XEN_HVM_CPUID_DOMID_PRESENT));
+  CHECK_FALSE((hvm.eax & XEN_HVM_CPUID_UPCALL_VECTOR));
+  CHECK_FALSE((hvm.eax & XEN_HVM_CPUID_X2APIC_VIRT));
+  CHECK(hvm.ebx == 3u);
+  CHECK(hvm.ecx == 7u);
+  CHECK(find(t, 0x40000005).has_value());
+}
+
+TEST_CASE("CPUID: time leaf carries the TSC frequency and scale", "[hypercall]") {
+  XenCpuidConfig config;
+  config.tsc_khz = 3'000'000;
+  config.tsc_reliable = true;
+  config.tsc_offset = 0x123456789ull;
+  const auto t = merge_guest_cpuid(host_table(), 0, config);
+  const auto s0 = *find(t, 0x40000003, 0);
+  CHECK(s0.eax == ((1u << 1) | (1u << 2)));  // reliable TSC, RDTSCP; not emulated
+  CHECK(s0.ebx == 0u);                        // tsc_mode default
+  CHECK(s0.ecx == 3'000'000u);
+  const auto s1 = *find(t, 0x40000003, 1);
+  CHECK(s1.eax == 0x23456789u);
+  CHECK(s1.ebx == 0x1u);
+  CHECK(s1.ecx == 2863311530u);              // 2^32 * 1e9 / 1.5e9
+  CHECK(s1.edx == 0xffffffffu);              // shift -1, sign-extended
+  CHECK(find(t, 0x40000003, 2)->eax == 3'000'000u);
+  CHECK((s0.flags & kSig));
+
+  auto host = host_table();
+  host.pop_back();  // no RDTSCP
+  CHECK(find(merge_guest_cpuid(host, 0, config), 0x40000003, 0)->eax == (1u << 1));
+}
+
+TEST_CASE("CPUID: tsc_to_ns_scale converts ticks to nanoseconds", "[hypercall]") {
+  for (std::uint64_t hz : {1'000'000'000ull, 2'000'000'000ull, 2'400'000'000ull, 3'700'000'000ull, 25'000'000ull}) {
+    const TscScale s = tsc_to_ns_scale(hz);
+    const std::uint64_t ticks = hz;  // one second
+    const std::uint64_t shifted = s.shift >= 0 ? ticks << s.shift : ticks >> -s.shift;
+    const auto ns = static_cast<std::uint64_t>((static_cast<unsigned __int128>(shifted) * s.mul_frac) >> 32);
+    INFO("hz " << hz);
+    CHECK(ns <= 1'000'000'000ull);
+    CHECK(ns >= 999'999'990ull);
+  }
+  CHECK(tsc_to_ns_scale(0).mul_frac == 0u);
+}
+
+TEST_CASE("CPUID: config flags and per-vCPU ids", "[hypercall]") {
+  XenCpuidConfig config;
+  config.upcall_vector = true;
+  config.x2apic_virt = true;
+  const auto t = merge_guest_cpuid(host_table(), 9, config);
+  const auto hvm = *find(t, 0x40000004, 0);
+  CHECK((hvm.eax & XEN_HVM_CPUID_UPCALL_VECTOR));
+  CHECK((hvm.eax & XEN_HVM_CPUID_X2APIC_VIRT));
+
+  const auto l1 = *find(t, 1);
+  CHECK((l1.ecx & (1u << 31)));                   // hypervisor present
+  CHECK(l1.ebx >> 24 == 9u);                      // initial APIC ID
+  CHECK((l1.ebx & 0xffffffu) == 0x100800u);       // rest of EBX kept
+  CHECK(find(t, 0xb, 0)->edx == 9u);
+  CHECK(find(t, 0xb, 1)->edx == 9u);
+  CHECK(find(t, 0x1f, 0)->edx == 9u);
+  CHECK(find(t, 0xb, 1)->ecx == 0x201u);          // the level description is untouched
+
+  const auto l7 = *find(t, 7, 0);                 // indexed entries survive intact
+  CHECK(l7.flags == kSig);
+  CHECK(l7.ebx == 0x029c6fbfu);
+  const auto host = host_table();
+  CHECK(std::count_if(t.begin(), t.end(), [](auto& e) { return e.function < 0x40000000 || e.function > 0x4fffffff; }) ==
+        static_cast<long>(host.size()) - 3);
+}
