@@ -32,7 +32,7 @@ struct MemoryRegion {
 // Lock order: GuestMemory's mutex is a leaf; never call out while holding it.
 class GuestMemory final {
  public:
-  GuestMemory() = default;
+  GuestMemory();
   ~GuestMemory();
   GuestMemory(const GuestMemory&) = delete;
   GuestMemory& operator=(const GuestMemory&) = delete;

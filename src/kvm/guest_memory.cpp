@@ -17,6 +17,7 @@ struct GuestMemory::Backing {
   }
 };
 
+GuestMemory::GuestMemory() = default;
 GuestMemory::~GuestMemory() = default;
 
 namespace {

@@ -1,0 +1,91 @@
+#include "cli/options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cctype>
+#include <iostream>
+#include <map>
+
+namespace kxen {
+
+std::optional<std::uint64_t> parse_memory_size(const std::string& text) {
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text.front()))) return std::nullopt;
+  std::size_t used = 0;
+  std::uint64_t value = 0;
+  try {
+    value = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  const std::string suffix = text.substr(used);
+  static const std::map<std::string, unsigned> shifts{
+      {"", 20}, {"K", 10}, {"k", 10}, {"KiB", 10}, {"M", 20}, {"m", 20}, {"MiB", 20}, {"G", 30}, {"g", 30}, {"GiB", 30}};
+  const auto it = shifts.find(suffix);
+  if (it == shifts.end()) return std::nullopt;
+  if (value > (UINT64_MAX >> it->second)) return std::nullopt;  // would overflow
+  return value << it->second;
+}
+
+namespace {
+
+void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_text) {
+  run.add_option("--kernel", options.kernel, "PVH kernel: an ELF with XEN_ELFNOTE_PHYS32_ENTRY or a Linux bzImage")
+      ->required();
+  run.add_option("--initrd", options.initrd, "initial ramdisk, passed as the first PVH module");
+  run.add_option("--cmdline", options.cmdline, "kernel command line");
+  run.add_option("--memory,-m", memory_text, "guest RAM, e.g. 512M, 2G (plain numbers are MiB)")
+      ->default_str("512M");
+  run.add_option("--vcpus", options.vcpus, "number of vCPUs")->default_str("1");
+  const std::map<std::string, TransportRequest> transports{{"auto", TransportRequest::automatic},
+                                                           {"kvm-xen", TransportRequest::kvm_xen},
+                                                           {"hypercall-page", TransportRequest::hypercall_page}};
+  run.add_option("--transport", options.transport,
+                 "hypercall transport: auto, kvm-xen (VMCALL exits) or hypercall-page (PIO-trap stubs)")
+      ->transform(CLI::CheckedTransformer(transports, CLI::ignore_case))
+      ->default_str("auto");
+  run.add_flag("-v,--verbose", options.verbosity, "more logging (-v info, -vv debug, -vvv trace)");
+  run.add_option("--kvm-device", options.kvm_path, "KVM device node")->default_str("/dev/kvm");
+}
+
+// Checks what CLI11 cannot express; returns the one-line complaint.
+std::optional<std::string> validate(RunOptions& options, const std::string& memory_text) {
+  if (!memory_text.empty()) {
+    auto bytes = parse_memory_size(memory_text);
+    if (!bytes) return fmt::format("--memory {}: not a size; use e.g. 512M or 2G", memory_text);
+    options.memory_bytes = *bytes;
+  }
+  if (options.vcpus == 0) return std::string("--vcpus 0: a guest needs at least one vCPU");
+  return std::nullopt;
+}
+
+}  // namespace
+
+ParseResult parse_command_line(int argc, char** argv) {
+  CLI::App app{"kxen: run Xen PVH guests on Linux KVM, no Xen needed", "kxen"};
+  app.set_version_flag("--version", std::string("kxen ") + KXEN_VERSION);
+  app.require_subcommand(1);
+  RunOptions options;
+  std::string memory_text;
+  CLI::App* run = app.add_subcommand("run", "boot a PVH guest");
+  add_run_options(*run, options, memory_text);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "kxen: " << e.what() << " (see kxen --help)\n";
+    return 2;
+  }
+  if (auto complaint = validate(options, memory_text)) {
+    std::cerr << "kxen: " << *complaint << "\n";
+    return 2;
+  }
+  return options;
+}
+
+}  // namespace kxen

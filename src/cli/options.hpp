@@ -1,0 +1,32 @@
+// Command-line options of `kxen run`, parsed and validated with CLI11.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "kvm/transport.hpp"
+
+namespace kxen {
+
+struct RunOptions {
+  std::string kernel;
+  std::optional<std::string> initrd;
+  std::string cmdline;
+  std::uint64_t memory_bytes = 512ull << 20;
+  std::uint32_t vcpus = 1;
+  TransportRequest transport = TransportRequest::automatic;
+  int verbosity = 0;
+  std::string kvm_path = "/dev/kvm";
+};
+
+// Either options to run, or an exit code with everything already printed (help, version, errors).
+using ParseResult = std::variant<RunOptions, int>;
+
+ParseResult parse_command_line(int argc, char** argv);
+
+// "512M", "2G", "1024" (MiB), "65536K": bytes, or nullopt when malformed or overflowing.
+std::optional<std::uint64_t> parse_memory_size(const std::string& text);
+
+}  // namespace kxen

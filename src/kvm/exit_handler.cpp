@@ -1,0 +1,129 @@
+#include "kvm/exit_handler.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "kxen/log.hpp"
+#include "xen/hypercall/hypercall_page.hpp"
+#include "xen/hypercall/paged_guest_virtual.hpp"
+
+namespace kxen {
+
+namespace {
+constexpr std::uint64_t kEferLma = 1u << 10;
+constexpr std::uint64_t kRflagsIf = 1u << 9;
+constexpr std::int64_t kXenEperm = -1;  // XEN_EPERM: hypercalls from guest user mode
+
+PagingState paging_of(const kvm_sregs& s) { return PagingState{s.cr0, s.cr3, s.cr4, s.efer}; }
+// 64-bit hypercall ABI only in 64-bit code; compatibility-mode code uses the 32-bit one.
+bool in_long_mode(const kvm_sregs& s) { return (s.efer & kEferLma) && s.cs.l; }
+}  // namespace
+
+ExitAction ExitHandler::handle(kvm_run& run) {
+  switch (run.exit_reason) {
+    case KVM_EXIT_IO: return on_io(run);
+    case KVM_EXIT_XEN: return on_xen(run);
+    case KVM_EXIT_X86_WRMSR: return on_wrmsr(run);
+    case KVM_EXIT_X86_RDMSR:
+      run.msr.error = 1;  // only writes are filtered; a read here means a KVM quirk: fault it
+      return ExitAction::resume;
+    case KVM_EXIT_MMIO: return on_mmio(run);
+    case KVM_EXIT_HLT: return on_hlt();
+    case KVM_EXIT_INTR: return ExitAction::resume;
+    case KVM_EXIT_SHUTDOWN: return fail("triple fault (KVM_EXIT_SHUTDOWN)");
+    case KVM_EXIT_FAIL_ENTRY:
+      return fail(fmt::format("VM entry failed, hardware reason {:#x}", run.fail_entry.hardware_entry_failure_reason));
+    case KVM_EXIT_INTERNAL_ERROR:
+      return fail(fmt::format("KVM internal error, suberror {}", run.internal.suberror));
+    case KVM_EXIT_SYSTEM_EVENT: return fail(fmt::format("system event {}", run.system_event.type));
+    default: return fail(fmt::format("unhandled KVM exit reason {}", run.exit_reason));
+  }
+}
+
+ExitAction ExitHandler::on_io(kvm_run& run) {
+  auto* data = reinterpret_cast<std::uint8_t*>(&run) + run.io.data_offset;
+  const std::size_t bytes = static_cast<std::size_t>(run.io.size) * run.io.count;
+  if (run.io.direction == KVM_EXIT_IO_OUT) {
+    if (run.io.port == kHypercallPort && run.io.size == 4 && run.io.count == 1) return on_pio_hypercall();
+    if (run.io.port == kDebugConsolePort)
+      services_.debug_console_write(std::string_view(reinterpret_cast<const char*>(data), bytes));
+    return ExitAction::resume;  // writes to absent devices are ignored
+  }
+  std::memset(data, 0xff, bytes);  // reads from absent devices float high
+  return ExitAction::resume;
+}
+
+ExitAction ExitHandler::on_pio_hypercall() {
+  auto regs = registers_.regs();
+  auto sregs = registers_.sregs();
+  if (!regs || !sregs) return fail(regs ? sregs.error() : regs.error());
+  const HypercallRequest request = decode_pio_hypercall(*regs, in_long_mode(*sregs), vcpu_);
+  HypercallOutcome outcome{kXenEperm, VcpuAction::resume};
+  if (sregs->cs.dpl == 0) {
+    PagedGuestVirtual virt(services_.memory(), paging_of(*sregs));
+    outcome = services_.hypercall(request, virt);
+  }
+  regs->rax = static_cast<std::uint64_t>(outcome.result);
+  if (!request.long_mode) regs->rax &= 0xffffffffu;
+  if (auto r = registers_.set_regs(*regs); !r) return fail(r.error());
+  return outcome.action == VcpuAction::resume ? ExitAction::resume
+         : outcome.action == VcpuAction::block ? ExitAction::halt
+                                                : ExitAction::stop;
+}
+
+ExitAction ExitHandler::on_xen(kvm_run& run) {
+  if (run.xen.type != KVM_EXIT_XEN_HCALL) return fail(fmt::format("unknown KVM_EXIT_XEN type {}", run.xen.type));
+  const HypercallRequest request = decode_xen_exit(run.xen, vcpu_);
+  HypercallOutcome outcome{kXenEperm, VcpuAction::resume};
+  if (run.xen.u.hcall.cpl == 0) {
+    auto sregs = registers_.sregs();
+    if (!sregs) return fail(sregs.error());
+    PagedGuestVirtual virt(services_.memory(), paging_of(*sregs));
+    outcome = services_.hypercall(request, virt);
+  }
+  run.xen.u.hcall.result = static_cast<std::uint64_t>(outcome.result);
+  return outcome.action == VcpuAction::resume ? ExitAction::resume
+         : outcome.action == VcpuAction::block ? ExitAction::halt
+                                                : ExitAction::stop;
+}
+
+ExitAction ExitHandler::on_wrmsr(kvm_run& run) {
+  run.msr.error = 0;
+  if (run.msr.index != kHypercallMsr || !services_.install_hypercall_page(run.msr.data)) {
+    KXEN_GUEST_WARN("vcpu{}: refused wrmsr {:#x} <- {:#x}", vcpu_, run.msr.index, run.msr.data);
+    run.msr.error = 1;  // KVM injects #GP
+  }
+  return ExitAction::resume;
+}
+
+ExitAction ExitHandler::on_hlt() {
+  // HLT reaches user space only without an in-kernel LAPIC; with IF clear nothing can wake it.
+  auto regs = registers_.regs();
+  if (!regs) return fail(regs.error());
+  if ((regs->rflags & kRflagsIf) == 0) return fail("halted with interrupts disabled: the guest has stopped for good");
+  return ExitAction::halt;
+}
+
+ExitAction ExitHandler::on_mmio(kvm_run& run) {
+  // No emulated MMIO devices yet: reads float high, writes are dropped.
+  if (!run.mmio.is_write) std::memset(run.mmio.data, 0xff, sizeof(run.mmio.data));
+  KXEN_GUEST_WARN("vcpu{}: MMIO {} at {:#x} with no device", vcpu_, run.mmio.is_write ? "write" : "read",
+                  run.mmio.phys_addr);
+  return ExitAction::resume;
+}
+
+ExitAction ExitHandler::fail(std::string_view why) {
+  // The register state at the fault is what a guest developer needs first.
+  auto regs = registers_.regs();
+  auto sregs = registers_.sregs();
+  if (regs && sregs)
+    spdlog::info("vcpu{}: rip={:#x} rsp={:#x} rflags={:#x} cs={:#x}/{}{} cr0={:#x} cr3={:#x} cr4={:#x} efer={:#x}", vcpu_,
+                 regs->rip, regs->rsp, regs->rflags, sregs->cs.selector, sregs->cs.l ? "64" : "32",
+                 sregs->cs.db ? "d" : "", sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer);
+  services_.guest_crashed(vcpu_, why);
+  return ExitAction::stop;
+}
+
+}  // namespace kxen

@@ -1,0 +1,62 @@
+// The flat KVM exit dispatch: decode one exit, call the VM's services, say what the vCPU does next.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+#include "kxen/guest_memory.hpp"
+#include "kxen/hypercall.hpp"
+
+namespace kxen {
+
+// Register access for one vCPU; the real one wraps VcpuFd, unit tests use a fake.
+class VcpuRegisters {
+ public:
+  virtual ~VcpuRegisters() = default;
+  virtual std::expected<kvm_regs, std::string> regs() = 0;
+  virtual std::expected<void, std::string> set_regs(const kvm_regs& regs) = 0;
+  virtual std::expected<kvm_sregs, std::string> sregs() = 0;
+};
+
+// What the exit handler needs from its VM.
+class ExitServices {
+ public:
+  virtual ~ExitServices() = default;
+  virtual GuestMemory& memory() = 0;
+  virtual HypercallOutcome hypercall(const HypercallRequest& request, GuestVirtual& virt) = 0;
+  virtual void debug_console_write(std::string_view bytes) = 0;
+  // The guest wrote the hypercall-page MSR; false makes the write fault (#GP).
+  virtual bool install_hypercall_page(std::uint64_t msr_value) = 0;
+  // Something the guest did that Xen would kill the domain for (triple fault, bad state).
+  virtual void guest_crashed(std::uint32_t vcpu, std::string_view why) = 0;
+};
+
+enum class ExitAction { resume, halt, stop };
+
+class ExitHandler final {
+ public:
+  ExitHandler(std::uint32_t vcpu, VcpuRegisters& registers, ExitServices& services)
+      : vcpu_(vcpu), registers_(registers), services_(services) {}
+
+  ExitAction handle(kvm_run& run);
+  // KVM_RUN itself failed or the vCPU state is unusable: the guest cannot go on.
+  ExitAction fail(std::string_view why);
+
+ private:
+  ExitAction on_io(kvm_run& run);
+  ExitAction on_pio_hypercall();
+  ExitAction on_xen(kvm_run& run);
+  ExitAction on_wrmsr(kvm_run& run);
+  ExitAction on_hlt();
+  ExitAction on_mmio(kvm_run& run);
+
+  std::uint32_t vcpu_;
+  VcpuRegisters& registers_;
+  ExitServices& services_;
+};
+
+}  // namespace kxen

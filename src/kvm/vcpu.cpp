@@ -1,0 +1,85 @@
+#include "kvm/vcpu.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace kxen {
+
+namespace {
+// Real-time signal used only to pull a vCPU thread out of KVM_RUN.
+int kick_signal() { return SIGRTMIN + 1; }
+}  // namespace
+
+Vcpu::Vcpu(std::uint32_t id, VcpuFd fd, ExitServices& services)
+    : id_(id), fd_(std::move(fd)), exits_(id, *this, services) {}
+
+Vcpu::~Vcpu() {
+  stop();
+  join();
+}
+
+void Vcpu::install_kick_signal() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {};  // no SA_RESTART: the pending KVM_RUN returns EINTR
+  sigemptyset(&sa.sa_mask);
+  sigaction(kick_signal(), &sa, nullptr);
+}
+
+void Vcpu::start() {
+  thread_ = std::thread([this] { loop(); });
+  const std::string name = fmt::format("kxen-vcpu{}", id_);
+  pthread_setname_np(thread_.native_handle(), name.c_str());
+}
+
+void Vcpu::stop() {
+  stopping_.store(true);
+  fd_.request_immediate_exit();
+  {
+    std::lock_guard lock(mutex_);
+    kicked_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) pthread_kill(thread_.native_handle(), kick_signal());
+}
+
+void Vcpu::join() {
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void Vcpu::kick() {
+  {
+    std::lock_guard lock(mutex_);
+    kicked_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Vcpu::wait_while_halted() {
+  std::unique_lock lock(mutex_);
+  wake_.wait(lock, [this] { return kicked_ || stopping_.load(); });
+  kicked_ = false;
+}
+
+void Vcpu::loop() {
+  spdlog::debug("vcpu{}: running", id_);
+  while (!stopping_.load()) {
+    const int err = fd_.run();
+    if (err == EINTR || err == EAGAIN) continue;  // kicked, or KVM wants a retry
+    if (err != 0) {
+      spdlog::error("vcpu{}: KVM_RUN failed: {}", id_, std::strerror(err));
+      exits_.fail(fmt::format("KVM_RUN failed: {}", std::strerror(err)));
+      break;
+    }
+    const ExitAction action = exits_.handle(*fd_.run_area());
+    if (action == ExitAction::stop) break;
+    if (action == ExitAction::halt) wait_while_halted();
+  }
+  spdlog::debug("vcpu{}: stopped", id_);
+}
+
+}  // namespace kxen

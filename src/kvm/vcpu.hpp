@@ -1,0 +1,53 @@
+// One vCPU: its KVM fd, its thread running the KVM_RUN loop, and halt/kick/stop signalling.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "kvm/exit_handler.hpp"
+#include "kvm/vcpu_fd.hpp"
+
+namespace kxen {
+
+// Lock order: Vcpu::mutex_ is a leaf; exit handling runs without it.
+class Vcpu final : public VcpuRegisters {
+ public:
+  Vcpu(std::uint32_t id, VcpuFd fd, ExitServices& services);
+  ~Vcpu() override;
+  Vcpu(const Vcpu&) = delete;
+  Vcpu& operator=(const Vcpu&) = delete;
+
+  // Installs the process-wide kick signal handler; call once before any vCPU runs.
+  static void install_kick_signal();
+
+  void start();
+  // Asks the loop to leave KVM_RUN and exit; safe from any thread, idempotent.
+  void stop();
+  void join();
+  // Wakes a halted vCPU (an event became pending); harmless when it is running.
+  void kick();
+
+  std::uint32_t id() const { return id_; }
+  VcpuFd& fd() { return fd_; }
+  std::expected<kvm_regs, std::string> regs() override { return fd_.regs(); }
+  std::expected<void, std::string> set_regs(const kvm_regs& r) override { return fd_.set_regs(r); }
+  std::expected<kvm_sregs, std::string> sregs() override { return fd_.sregs(); }
+
+ private:
+  void loop();
+  void wait_while_halted();
+
+  std::uint32_t id_;
+  VcpuFd fd_;
+  ExitHandler exits_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool kicked_ = false;
+};
+
+}  // namespace kxen

@@ -1,0 +1,74 @@
+#include "kvm/vcpu_fd.hpp"
+
+#include "kvm/kvm_flex.h"
+
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <utility>
+
+namespace kxen {
+
+namespace {
+std::unexpected<std::string> ioctl_error(const char* what) {
+  return std::unexpected(fmt::format("{} failed: {}", what, std::strerror(errno)));
+}
+}  // namespace
+
+std::expected<VcpuFd, std::string> VcpuFd::create(Fd fd, std::size_t mmap_size) {
+  void* area = mmap(nullptr, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (area == MAP_FAILED) return ioctl_error("mmap(kvm_run)");
+  return VcpuFd(std::move(fd), static_cast<kvm_run*>(area), mmap_size);
+}
+
+VcpuFd::VcpuFd(VcpuFd&& other) noexcept
+    : fd_(std::move(other.fd_)), run_(std::exchange(other.run_, nullptr)), mmap_size_(other.mmap_size_) {}
+
+VcpuFd::~VcpuFd() {
+  if (run_) munmap(run_, mmap_size_);
+}
+
+int VcpuFd::run() { return ioctl(fd_.get(), KVM_RUN, 0) < 0 ? errno : 0; }
+
+std::expected<kvm_regs, std::string> VcpuFd::regs() const {
+  kvm_regs r{};
+  if (ioctl(fd_.get(), KVM_GET_REGS, &r) < 0) return ioctl_error("KVM_GET_REGS");
+  return r;
+}
+
+std::expected<void, std::string> VcpuFd::set_regs(const kvm_regs& r) {
+  if (ioctl(fd_.get(), KVM_SET_REGS, &r) < 0) return ioctl_error("KVM_SET_REGS");
+  return {};
+}
+
+std::expected<kvm_sregs, std::string> VcpuFd::sregs() const {
+  kvm_sregs s{};
+  if (ioctl(fd_.get(), KVM_GET_SREGS, &s) < 0) return ioctl_error("KVM_GET_SREGS");
+  return s;
+}
+
+std::expected<void, std::string> VcpuFd::set_sregs(const kvm_sregs& s) {
+  if (ioctl(fd_.get(), KVM_SET_SREGS, &s) < 0) return ioctl_error("KVM_SET_SREGS");
+  return {};
+}
+
+std::expected<void, std::string> VcpuFd::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
+  const int r = kxen_kvm_set_cpuid2(fd_.get(), entries.data(), static_cast<std::uint32_t>(entries.size()));
+  if (r < 0) return std::unexpected(fmt::format("KVM_SET_CPUID2 failed: {}", std::strerror(-r)));
+  return {};
+}
+
+std::expected<void, std::string> VcpuFd::set_guest_debug(const kvm_guest_debug& debug) {
+  if (ioctl(fd_.get(), KVM_SET_GUEST_DEBUG, &debug) < 0) return ioctl_error("KVM_SET_GUEST_DEBUG");
+  return {};
+}
+
+std::uint32_t VcpuFd::tsc_khz() const {
+  const int r = ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
+  return r > 0 ? static_cast<std::uint32_t>(r) : 0;
+}
+
+}  // namespace kxen

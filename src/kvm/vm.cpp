@@ -1,0 +1,147 @@
+#include "kvm/vm.hpp"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "kvm/pvh_entry.hpp"
+#include "kxen/log.hpp"
+#include "xen/hypercall/cpuid.hpp"
+#include "xen/hypercall/hypercall_page.hpp"
+
+namespace kxen {
+
+std::expected<std::unique_ptr<Vm>, std::string> Vm::create(const VmConfig& config) {
+  auto kvm = KvmSystem::open(config.kvm_path);
+  if (!kvm) return std::unexpected(kvm.error());
+  const int max_vcpus = kvm->max_vcpus();
+  if (config.vcpus == 0 || static_cast<int>(config.vcpus) > max_vcpus)
+    return std::unexpected(fmt::format("--vcpus {}: this host's KVM allows 1 to {}", config.vcpus, max_vcpus));
+  auto transport = choose_transport(config.transport, kvm->xen_hvm_flags());
+  if (!transport) return std::unexpected(transport.error());
+  auto vm_fd = kvm->create_vm();
+  if (!vm_fd) return std::unexpected(vm_fd.error());
+
+  std::unique_ptr<Vm> vm(new Vm(std::move(*kvm), VmFd(std::move(*vm_fd)), *transport, config.vcpus));
+  if (auto r = configure_transport(vm->transport_, vm->vm_); !r) return std::unexpected(r.error());
+  if (auto r = vm->setup_memory(config.ram); !r) return std::unexpected(r.error());
+  if (auto r = vm->setup_vcpus(config.vcpus); !r) return std::unexpected(r.error());
+  spdlog::info("kvm: hypercall transport {}: {}", transport_name(vm->transport_), transport_limits(vm->transport_));
+  return vm;
+}
+
+Vm::Vm(KvmSystem kvm, VmFd vm, TransportKind transport, std::uint32_t vcpus)
+    : kvm_(std::move(kvm)), vm_(std::move(vm)), transport_(transport) {
+  HypercallConfig config;
+  config.vcpu_count = vcpus;
+  hypercalls_ = std::make_unique<Hypercalls>(memory_, *this, config);
+}
+
+Vm::~Vm() {
+  for (auto& vcpu : vcpus_) vcpu->stop();
+  for (auto& vcpu : vcpus_) vcpu->join();
+}
+
+std::expected<void, std::string> Vm::setup_memory(const std::vector<RamRange>& ram) {
+  for (const auto& range : ram) {
+    if (auto err = memory_.add_ram(range.gpa, range.size)) return std::unexpected(*err);
+  }
+  for (const auto& region : memory_.regions()) {
+    if (auto r = vm_.set_memory_region(region); !r) return r;
+  }
+  // Overlay pages the guest places later (shared_info, grant frames) follow into KVM memslots.
+  memory_.set_listener([this](const MemoryRegion& region, std::optional<Gpa>) {
+    if (auto r = vm_.set_memory_region(region); !r) spdlog::error("kvm: overlay at {:#x}: {}", region.gpa, r.error());
+  });
+  return {};
+}
+
+std::expected<void, std::string> Vm::setup_vcpus(std::uint32_t count) {
+  auto host_cpuid = kvm_.supported_cpuid();
+  if (!host_cpuid) return std::unexpected(host_cpuid.error());
+  Vcpu::install_kick_signal();
+  for (std::uint32_t id = 0; id < count; ++id) {
+    auto fd = vm_.create_vcpu(id);
+    if (!fd) return std::unexpected(fd.error());
+    auto vcpu_fd = VcpuFd::create(std::move(*fd), kvm_.vcpu_mmap_size());
+    if (!vcpu_fd) return std::unexpected(vcpu_fd.error());
+    XenCpuidConfig cpuid;
+    cpuid.tsc_khz = vcpu_fd->tsc_khz();
+    if (auto r = vcpu_fd->set_cpuid(merge_guest_cpuid(*host_cpuid, id, cpuid)); !r) return std::unexpected(r.error());
+    vcpus_.push_back(std::make_unique<Vcpu>(id, std::move(*vcpu_fd), *this));
+  }
+  return {};
+}
+
+std::expected<void, std::string> Vm::set_pvh_entry(std::uint32_t entry, std::uint32_t start_info) {
+  Vcpu& bsp = *vcpus_.front();
+  auto sregs = bsp.sregs();
+  if (!sregs) return std::unexpected(sregs.error());
+  kvm_regs regs{};
+  set_pvh_entry_state(*sregs, regs, entry, start_info);
+  if (auto r = bsp.fd().set_sregs(*sregs); !r) return r;
+  return bsp.set_regs(regs);
+}
+
+VmOutcome Vm::run() {
+  // Only the boot vCPU starts; application processors wait for the guest to bring them up.
+  vcpus_.front()->start();
+  std::unique_lock lock(state_mutex_);
+  stopped_cv_.wait(lock, [this] { return outcome_.has_value(); });
+  const VmOutcome outcome = *outcome_;
+  lock.unlock();
+  for (auto& vcpu : vcpus_) vcpu->stop();
+  for (auto& vcpu : vcpus_) vcpu->join();
+  return outcome;
+}
+
+void Vm::stop(ShutdownReason reason, std::string detail) {
+  {
+    std::lock_guard lock(state_mutex_);
+    if (outcome_) return;  // the first reason wins
+    outcome_ = VmOutcome{reason, std::move(detail)};
+  }
+  stopped_cv_.notify_all();
+  for (auto& vcpu : vcpus_) vcpu->stop();
+}
+
+HypercallOutcome Vm::hypercall(const HypercallRequest& request, GuestVirtual& virt) {
+  return hypercalls_->dispatch(request, virt);
+}
+
+bool Vm::install_hypercall_page(std::uint64_t msr_value) {
+  // Low bits select the page index; Xen advertises exactly one page in CPUID.
+  if ((msr_value & (kPageSize - 1)) != 0) return false;
+  const Gpa gpa = msr_value & ~(kPageSize - 1);
+  if (!memory_.is_ram(gpa, kPageSize)) return false;
+  auto page = memory_.span(gpa, kPageSize);
+  if (!page) return false;
+  fill_hypercall_page(std::span<std::byte, 4096>(page->data(), 4096));
+  spdlog::debug("xen: hypercall page at {:#x}", gpa);
+  return true;
+}
+
+void Vm::shutdown(ShutdownReason reason) {
+  stop(reason, fmt::format("the guest requested SCHEDOP_shutdown reason {}", static_cast<std::uint32_t>(reason)));
+}
+
+void Vm::guest_crashed(std::uint32_t vcpu, std::string_view why) {
+  spdlog::error("vcpu{}: {}", vcpu, why);
+  stop(ShutdownReason::crash, fmt::format("vcpu{}: {}", vcpu, why));
+}
+
+void Vm::console_output(std::string_view bytes) {
+  std::lock_guard lock(console_mutex_);
+  for (std::size_t done = 0; done < bytes.size();) {
+    const ssize_t n = ::write(STDOUT_FILENO, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) return;  // a closed stdout must not stop the guest
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+std::size_t Vm::console_input(std::span<char>) {
+  return 0;  // no console input is queued until the PV console backend owns stdin
+}
+
+}  // namespace kxen

@@ -1,0 +1,87 @@
+// A running guest: KVM VM, guest memory, vCPU threads, the hypercall transport and dispatcher.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kvm/exit_handler.hpp"
+#include "kvm/kvm_system.hpp"
+#include "kvm/transport.hpp"
+#include "kvm/vcpu.hpp"
+#include "kvm/vm_fd.hpp"
+#include "kxen/guest_memory.hpp"
+#include "kxen/hypercall.hpp"
+#include "xen/hypercall/hypercalls.hpp"
+
+namespace kxen {
+
+struct RamRange {
+  Gpa gpa = 0;
+  std::uint64_t size = 0;
+};
+
+struct VmConfig {
+  std::vector<RamRange> ram;
+  std::uint32_t vcpus = 1;
+  TransportRequest transport = TransportRequest::automatic;
+  std::string kvm_path = "/dev/kvm";
+};
+
+// How the guest ended: a Xen shutdown reason, or a fault kxen treats as a crash.
+struct VmOutcome {
+  ShutdownReason reason = ShutdownReason::poweroff;
+  std::string detail;  // why, for crashes
+};
+
+// Lock order: Vm::state_mutex_ → (nothing); vCPU and memory locks are never held while taking it.
+class Vm final : public ExitServices, public HypercallHost {
+ public:
+  static std::expected<std::unique_ptr<Vm>, std::string> create(const VmConfig& config);
+  ~Vm() override;
+
+  TransportKind transport() const { return transport_; }
+  std::uint32_t vcpu_count() const { return static_cast<std::uint32_t>(vcpus_.size()); }
+  // Puts vCPU 0 in the PVH entry state.
+  std::expected<void, std::string> set_pvh_entry(std::uint32_t entry, std::uint32_t start_info);
+  // Runs the guest until it shuts down or crashes; returns how it ended.
+  VmOutcome run();
+  // Host-side stop (signal, timeout): ends run() with the given reason.
+  void stop(ShutdownReason reason, std::string detail = {});
+
+  // ExitServices
+  GuestMemory& memory() override { return memory_; }
+  HypercallOutcome hypercall(const HypercallRequest& request, GuestVirtual& virt) override;
+  void debug_console_write(std::string_view bytes) override { console_output(bytes); }
+  bool install_hypercall_page(std::uint64_t msr_value) override;
+  void guest_crashed(std::uint32_t vcpu, std::string_view why) override;
+
+  // HypercallHost
+  void console_output(std::string_view bytes) override;
+  std::size_t console_input(std::span<char> out) override;
+  void shutdown(ShutdownReason reason) override;
+
+ private:
+  Vm(KvmSystem kvm, VmFd vm, TransportKind transport, std::uint32_t vcpus);
+  std::expected<void, std::string> setup_memory(const std::vector<RamRange>& ram);
+  std::expected<void, std::string> setup_vcpus(std::uint32_t count);
+
+  KvmSystem kvm_;
+  VmFd vm_;
+  TransportKind transport_;
+  GuestMemory memory_;
+  std::unique_ptr<Hypercalls> hypercalls_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::mutex console_mutex_;
+
+  std::mutex state_mutex_;
+  std::condition_variable stopped_cv_;
+  std::optional<VmOutcome> outcome_;
+};
+
+}  // namespace kxen

@@ -1,0 +1,36 @@
+// A KVM VM file descriptor: memory slots, vCPU creation, Xen and MSR-filter configuration.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <expected>
+#include <span>
+#include <string>
+
+#include "kvm/fd.hpp"
+#include "kxen/guest_memory.hpp"
+
+namespace kxen {
+
+class VmFd final {
+ public:
+  explicit VmFd(Fd fd) : fd_(std::move(fd)) {}
+
+  int get() const { return fd_.get(); }
+  int check_extension(long cap) const;
+  std::expected<void, std::string> set_memory_region(const MemoryRegion& region);
+  std::expected<void, std::string> remove_memory_region(std::uint32_t slot);
+  std::expected<Fd, std::string> create_vcpu(std::uint32_t id);
+  std::expected<void, std::string> enable_cap(std::uint32_t cap, std::uint64_t arg0 = 0);
+  // Sends writes of the listed MSRs to user space as KVM_EXIT_X86_WRMSR.
+  std::expected<void, std::string> trap_msr_writes(std::span<const std::uint32_t> msrs);
+  std::expected<void, std::string> set_xen_hvm_config(const kvm_xen_hvm_config& config);
+  std::expected<void, std::string> set_identity_map_addr(std::uint64_t gpa);
+  std::expected<void, std::string> set_tss_addr(std::uint64_t gpa);
+
+ private:
+  Fd fd_;
+};
+
+}  // namespace kxen

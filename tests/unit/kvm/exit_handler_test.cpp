@@ -1,0 +1,220 @@
+#include <catch2/catch.hpp>
+
+#include <linux/kvm.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kvm/exit_handler.hpp"
+
+using namespace kxen;
+
+namespace {
+
+// kvm_run plus room for PIO data, as KVM lays it out in the vCPU's mmap.
+struct FakeRun {
+  alignas(4096) std::byte bytes[8192]{};
+  kvm_run& run() { return *reinterpret_cast<kvm_run*>(bytes); }
+  void pio(std::uint16_t port, std::uint8_t direction, std::uint8_t size, std::uint32_t value) {
+    run().exit_reason = KVM_EXIT_IO;
+    run().io.port = port;
+    run().io.direction = direction;
+    run().io.size = size;
+    run().io.count = 1;
+    run().io.data_offset = 4096;
+    std::memcpy(bytes + 4096, &value, size);
+  }
+  std::uint32_t pio_data() const {
+    std::uint32_t v;
+    std::memcpy(&v, bytes + 4096, 4);
+    return v;
+  }
+};
+
+struct FakeRegisters final : VcpuRegisters {
+  kvm_regs r{};
+  kvm_sregs s{};
+  int set_calls = 0;
+  std::expected<kvm_regs, std::string> regs() override { return r; }
+  std::expected<void, std::string> set_regs(const kvm_regs& v) override {
+    r = v;
+    ++set_calls;
+    return {};
+  }
+  std::expected<kvm_sregs, std::string> sregs() override { return s; }
+  void long_mode(std::uint8_t cpl) {
+    s.efer = (1u << 10) | (1u << 8);
+    s.cr0 = 0x80000001;
+    s.cs.l = 1;
+    s.cs.dpl = cpl;
+  }
+};
+
+struct FakeServices final : ExitServices {
+  GuestMemory mem;
+  std::vector<HypercallRequest> calls;
+  HypercallOutcome next{42, VcpuAction::resume};
+  std::string console;
+  std::vector<std::uint64_t> msr_writes;
+  std::string crashed;
+  GuestMemory& memory() override { return mem; }
+  HypercallOutcome hypercall(const HypercallRequest& request, GuestVirtual&) override {
+    calls.push_back(request);
+    return next;
+  }
+  void debug_console_write(std::string_view bytes) override { console += bytes; }
+  bool install_hypercall_page(std::uint64_t value) override {
+    msr_writes.push_back(value);
+    return value == 0x5000;
+  }
+  void guest_crashed(std::uint32_t, std::string_view why) override { crashed = why; }
+};
+
+}  // namespace
+
+TEST_CASE("PIO hypercall exits decode the 64-bit ABI and return RAX", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  regs.long_mode(0);
+  regs.r.rax = 17;
+  regs.r.rdi = 1, regs.r.rsi = 2, regs.r.rdx = 3, regs.r.r10 = 4, regs.r.r8 = 5, regs.r.r9 = 6;
+  ExitHandler handler(3, regs, services);
+  fr.pio(kHypercallPort, KVM_EXIT_IO_OUT, 4, 17);
+  services.next = {-38, VcpuAction::resume};
+
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  REQUIRE(services.calls.size() == 1);
+  const auto& call = services.calls[0];
+  CHECK(call.nr == 17);
+  CHECK(call.vcpu == 3);
+  CHECK(call.long_mode);
+  CHECK(call.args == std::array<std::uint64_t, 6>{1, 2, 3, 4, 5, 6});
+  CHECK(static_cast<std::int64_t>(regs.r.rax) == -38);
+}
+
+TEST_CASE("PIO hypercall exits from 32-bit code use EBX.. and a 32-bit result", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  regs.s.cr0 = 1;
+  regs.r.rax = 29;
+  regs.r.rbx = 0x1'0000'0001, regs.r.rcx = 2, regs.r.rdx = 3, regs.r.rsi = 4, regs.r.rdi = 5, regs.r.rbp = 6;
+  ExitHandler handler(0, regs, services);
+  fr.pio(kHypercallPort, KVM_EXIT_IO_OUT, 4, 29);
+  services.next = {-22, VcpuAction::resume};
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  REQUIRE(services.calls.size() == 1);
+  CHECK_FALSE(services.calls[0].long_mode);
+  CHECK(services.calls[0].args == std::array<std::uint64_t, 6>{1, 2, 3, 4, 5, 6});
+  CHECK(regs.r.rax == 0xffffffeau);
+}
+
+TEST_CASE("hypercalls from guest user mode get EPERM without reaching the dispatcher", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  regs.long_mode(3);
+  ExitHandler handler(0, regs, services);
+  fr.pio(kHypercallPort, KVM_EXIT_IO_OUT, 4, 2);
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK(services.calls.empty());
+  CHECK(static_cast<std::int64_t>(regs.r.rax) == -1);
+
+  fr.run().exit_reason = KVM_EXIT_XEN;
+  fr.run().xen.type = KVM_EXIT_XEN_HCALL;
+  fr.run().xen.u.hcall.cpl = 3;
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK(services.calls.empty());
+  CHECK(static_cast<std::int64_t>(fr.run().xen.u.hcall.result) == -1);
+}
+
+TEST_CASE("KVM_EXIT_XEN hypercalls carry their result back in the exit", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  regs.long_mode(0);
+  ExitHandler handler(1, regs, services);
+  auto& x = fr.run();
+  x.exit_reason = KVM_EXIT_XEN;
+  x.xen.type = KVM_EXIT_XEN_HCALL;
+  x.xen.u.hcall.longmode = 1;
+  x.xen.u.hcall.input = 29;
+  x.xen.u.hcall.params[0] = 2;
+  x.xen.u.hcall.params[1] = 0x1000;
+  services.next = {0, VcpuAction::stop};
+  CHECK(handler.handle(x) == ExitAction::stop);
+  REQUIRE(services.calls.size() == 1);
+  CHECK(services.calls[0].nr == 29);
+  CHECK(services.calls[0].args[1] == 0x1000);
+  CHECK(x.xen.u.hcall.result == 0);
+
+  services.next = {0, VcpuAction::block};
+  CHECK(handler.handle(x) == ExitAction::halt);
+}
+
+TEST_CASE("debug port, absent ports and MMIO behave like empty hardware", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  ExitHandler handler(0, regs, services);
+  fr.pio(kDebugConsolePort, KVM_EXIT_IO_OUT, 1, 'k');
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK(services.console == "k");
+
+  fr.pio(0x3f8, KVM_EXIT_IO_IN, 1, 0);
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK((fr.pio_data() & 0xff) == 0xff);
+
+  fr.pio(kHypercallPort, KVM_EXIT_IO_OUT, 1, 3);  // wrong width: not a stub, ignored
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK(services.calls.empty());
+
+  auto& r = fr.run();
+  r.exit_reason = KVM_EXIT_MMIO;
+  r.mmio.is_write = 0;
+  r.mmio.len = 4;
+  CHECK(handler.handle(r) == ExitAction::resume);
+  CHECK(r.mmio.data[0] == 0xff);
+}
+
+TEST_CASE("hypercall MSR writes install the page or fault", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  ExitHandler handler(0, regs, services);
+  auto& r = fr.run();
+  r.exit_reason = KVM_EXIT_X86_WRMSR;
+  r.msr.index = kHypercallMsr;
+  r.msr.data = 0x5000;
+  CHECK(handler.handle(r) == ExitAction::resume);
+  CHECK(r.msr.error == 0);
+  r.msr.data = 0x5001;
+  CHECK(handler.handle(r) == ExitAction::resume);
+  CHECK(r.msr.error == 1);
+  r.msr.index = 0x10;
+  r.msr.data = 0x5000;
+  CHECK(handler.handle(r) == ExitAction::resume);
+  CHECK(r.msr.error == 1);
+  CHECK(services.msr_writes.size() == 2);
+}
+
+TEST_CASE("fatal exits crash the guest instead of spinning", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  ExitHandler handler(2, regs, services);
+  fr.run().exit_reason = KVM_EXIT_SHUTDOWN;
+  CHECK(handler.handle(fr.run()) == ExitAction::stop);
+  CHECK_THAT(services.crashed, Catch::Contains("triple fault"));
+  fr.run().exit_reason = 0xdead;
+  CHECK(handler.handle(fr.run()) == ExitAction::stop);
+  CHECK_THAT(services.crashed, Catch::Contains("unhandled"));
+  fr.run().exit_reason = KVM_EXIT_HLT;
+  regs.r.rflags = 0x202;  // IF set: an interrupt can wake it
+  CHECK(handler.handle(fr.run()) == ExitAction::halt);
+  regs.r.rflags = 0x2;
+  CHECK(handler.handle(fr.run()) == ExitAction::stop);
+  CHECK_THAT(services.crashed, Catch::Contains("interrupts disabled"));
+}
