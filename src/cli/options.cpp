@@ -6,6 +6,7 @@
 #include <cctype>
 #include <iostream>
 #include <map>
+#include <string_view>
 
 namespace kxen {
 
@@ -69,6 +70,10 @@ ParseResult parse_command_line(int argc, char** argv) {
   std::string memory_text;
   CLI::App* run = app.add_subcommand("run", "boot a PVH guest");
   add_run_options(*run, options, memory_text);
+  if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "run") {
+    std::cerr << "kxen: unknown command '" << argv[1] << "'; the command is 'kxen run' (see kxen --help)\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

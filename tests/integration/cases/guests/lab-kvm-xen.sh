@@ -1,0 +1,36 @@
+#!/bin/sh
+# hello and crash, 32- and 64-bit, through KVM's Xen support: VMCALL/VMMCALL exits (KVM_EXIT_XEN).
+# needs: kvm-xen
+# timeout: 120
+. "$KXEN_SRC/tests/integration/lib.sh"
+need_kxen
+
+for bits in 32 64; do
+    # hcall=direct: the guest issues vmcall/vmmcall itself instead of calling the hypercall page.
+    for mode in direct page; do
+        cmdline=""
+        [ "$mode" = direct ] && cmdline="hcall=direct"
+        out=hello-$bits-$mode
+        "$KXEN" run --transport kvm-xen --cmdline "$cmdline" --kernel "$KXEN_BUILD/tests/guests/hello-$bits" \
+            >$out.out 2>$out.err
+        status=$?
+        cat $out.err
+        expect_eq "$out exit status" "$status" 0
+        expect_eq "$out line count" "$(grep -c "^hello from kxen guest ($bits-bit)$" $out.out)" 2
+        expect_grep '^hello: Xen version 4\.17' $out.out
+        [ "$mode" = direct ] && expect_grep 'transport (vmcall|vmmcall)' $out.out
+        [ "$mode" = page ] && expect_grep 'transport hypercall-page' $out.out
+    done
+
+    "$KXEN" run --transport kvm-xen --cmdline hcall=direct --kernel "$KXEN_BUILD/tests/guests/crash-$bits" \
+        >crash-$bits.out 2>crash-$bits.err
+    status=$?
+    expect_eq "crash-$bits exit status" "$status" 3
+    expect_grep "requesting SHUTDOWN_crash \($bits-bit\)" crash-$bits.out
+done
+
+# auto picks kvm-xen here and says so.
+"$KXEN" run -v --kernel "$KXEN_BUILD/tests/guests/hello-64" >auto.out 2>auto.err
+expect_eq "auto exit status" "$?" 0
+expect_grep 'hypercall transport kvm-xen' auto.err
+exit 0
