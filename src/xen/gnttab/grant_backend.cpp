@@ -21,12 +21,16 @@ std::expected<GrantMapping, std::int16_t> GrantTable::map(grant_ref_t ref, bool 
 std::int16_t GrantTable::unmap(const GrantMapping& mapping) {
   std::lock_guard lock(mutex_);
   const auto it = active_.find(mapping.ref());
-  if (it == active_.end() || (mapping.writable() && it->second.write_pins == 0)) return GNTST_bad_handle;
+  if (it == active_.end()) return GNTST_bad_handle;
+  const Active& act = it->second;
+  // The mapping's kind must still have a pin of that kind (catches double unmaps).
+  if (mapping.writable() ? act.write_pins == 0 : act.pins == act.write_pins) return GNTST_bad_handle;
   release_locked(mapping.ref(), mapping.writable());
   return GNTST_okay;
 }
 
-std::int16_t GrantTable::copy(grant_ref_t ref, std::uint32_t offset, std::size_t len, bool to_grant, std::byte* host) {
+std::int16_t GrantTable::copy(grant_ref_t ref, std::uint32_t offset, std::size_t len, bool to_grant,
+                              const std::byte* src, std::byte* dst) {
   if (offset > kPageSize || len > kPageSize - offset) return GNTST_bad_copy_arg;
   std::lock_guard lock(mutex_);
   const auto act = acquire_locked(ref, to_grant, false);
@@ -38,21 +42,23 @@ std::int16_t GrantTable::copy(grant_ref_t ref, std::uint32_t offset, std::size_t
     status = GNTST_general_error;  // outside the v2 sub-page window
   } else if (!page) {
     status = GNTST_bad_page;
+  } else if (len == 0) {
+    // nothing to move; the grant was still validated
   } else if (to_grant) {
-    std::memcpy(page->data() + offset, host, len);
+    std::memcpy(page->data() + offset, src, len);
   } else {
-    std::memcpy(host, page->data() + offset, len);
+    std::memcpy(dst, page->data() + offset, len);
   }
   release_locked(ref, to_grant);
   return status;
 }
 
 std::int16_t GrantTable::copy_from_grant(grant_ref_t ref, std::uint32_t offset, std::span<std::byte> out) {
-  return copy(ref, offset, out.size(), false, out.data());
+  return copy(ref, offset, out.size(), false, nullptr, out.data());
 }
 
 std::int16_t GrantTable::copy_to_grant(grant_ref_t ref, std::uint32_t offset, std::span<const std::byte> in) {
-  return copy(ref, offset, in.size(), true, const_cast<std::byte*>(in.data()));
+  return copy(ref, offset, in.size(), true, in.data(), nullptr);
 }
 
 }  // namespace kxen

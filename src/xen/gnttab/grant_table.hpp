@@ -28,6 +28,7 @@ struct GrantTableConfig {
 };
 
 // A granted guest page mapped by a backend. Read-only grants never expose a writable span.
+// The span stays addressable after unmap() (guest RAM is never freed) but must not be used.
 class GrantMapping final {
  public:
   grant_ref_t ref() const { return ref_; }
@@ -106,8 +107,9 @@ class GrantTable final {
   void release_locked(grant_ref_t ref, bool writable);
   std::optional<std::span<std::byte>> page_of(std::uint64_t gfn) const;
   void convert_reserved_locked(std::uint32_t to_version);
-  std::int16_t copy(grant_ref_t ref, std::uint32_t offset, std::size_t len, bool to_grant,
-                    std::byte* host);
+  // Copies len bytes into the grant from src (to_grant) or out of it into dst.
+  std::int16_t copy(grant_ref_t ref, std::uint32_t offset, std::size_t len, bool to_grant, const std::byte* src,
+                    std::byte* dst);
   HypercallOutcome dispatch(std::uint32_t cmd, std::uint64_t arg, std::uint32_t count, bool long_mode,
                             GuestVirtual& gva);
 

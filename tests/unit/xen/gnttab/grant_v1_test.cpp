@@ -30,6 +30,20 @@ TEST_CASE("v1 map read-only then writable sets and clears GTF_reading/GTF_writin
   CHECK(w.table.unmap(*ro) == GNTST_bad_handle);
 }
 
+TEST_CASE("unmapping a read-only mapping twice is caught while a writable one remains", "[gnttab]") {
+  GnttabWorld w;
+  w.grant_v1(10, GTF_permit_access);
+  auto ro = w.table.map(10, false);
+  auto rw = w.table.map(10, true);
+  REQUIRE(ro);
+  REQUIRE(rw);
+  CHECK(w.table.unmap(*ro) == GNTST_okay);
+  CHECK(w.table.unmap(*ro) == GNTST_bad_handle);
+  CHECK(w.flags(10) == (GTF_permit_access | GTF_reading | GTF_writing));
+  CHECK(w.table.unmap(*rw) == GNTST_okay);
+  CHECK(w.flags(10) == GTF_permit_access);
+}
+
 TEST_CASE("v1 map refuses read-only, foreign, unpermitted, out-of-range and bad-frame grants", "[gnttab]") {
   GnttabWorld w;
   w.grant_v1(1, GTF_permit_access | GTF_readonly);
