@@ -36,6 +36,7 @@ std::optional<std::string> check_header(Elf* elf, const GElf_Ehdr& eh, std::size
     return fmt::format("ELF machine {} is not i386 (EM_386)", eh.e_machine);
   if (cls != ELFCLASS32 && cls != ELFCLASS64) return "ELF class is neither 32- nor 64-bit";
   if (eh.e_phnum == 0 || eh.e_phoff == 0) return "ELF has no program headers";
+  if (eh.e_phnum == PN_XNUM) return "ELF uses extended program header numbering; no kernel needs that";
   const std::uint64_t phsize = std::uint64_t{eh.e_phnum} * eh.e_phentsize;
   const auto ph_end = add(eh.e_phoff, phsize);
   if (!ph_end || *ph_end > size)
@@ -55,6 +56,23 @@ std::expected<ElfSegment, std::string> check_load(const GElf_Phdr& ph, std::size
   if (!add(s.paddr, s.memsz))
     return Fail(fmt::format("ELF segment {} at {:#x}+{:#x} wraps the address space", index, s.paddr, s.memsz));
   return s;
+}
+
+std::expected<std::vector<ElfSegment>, std::string> load_segments(Elf* elf, std::size_t phnum, std::size_t size) {
+  std::vector<ElfSegment> segments;
+  for (std::size_t i = 0; i < phnum; ++i) {
+    GElf_Phdr ph;
+    if (!gelf_getphdr(elf, static_cast<int>(i), &ph))
+      return Fail(fmt::format("ELF program header {} unreadable: {}", i, elf_errmsg(-1)));
+    if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
+    auto seg = check_load(ph, i, size);
+    if (!seg) return Fail(seg.error());
+    if (segments.size() == kMaxLoadSegments)
+      return Fail(fmt::format("ELF has more than {} PT_LOAD segments", kMaxLoadSegments));
+    segments.push_back(*seg);
+  }
+  if (segments.empty()) return Fail("ELF has no PT_LOAD segment");
+  return segments;
 }
 
 // Notes may live in PT_NOTE segments and in SHT_NOTE sections; both are bounds-checked here.
@@ -143,24 +161,15 @@ std::expected<ElfImage, std::string> parse_elf(std::vector<std::byte> bytes) {
   img.elf_entry_ = eh.e_entry;
   std::size_t phnum = 0;
   if (elf_getphdrnum(elf.get(), &phnum) != 0) return Fail(fmt::format("bad ELF program headers: {}", elf_errmsg(-1)));
-  std::uint64_t max_align = 0;
-  for (std::size_t i = 0; i < phnum; ++i) {
-    GElf_Phdr ph;
-    if (!gelf_getphdr(elf.get(), static_cast<int>(i), &ph))
-      return Fail(fmt::format("ELF program header {} unreadable: {}", i, elf_errmsg(-1)));
-    if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
-    auto seg = check_load(ph, i, bytes.size());
-    if (!seg) return Fail(seg.error());
-    if (img.segments_.size() == kMaxLoadSegments)
-      return Fail(fmt::format("ELF has more than {} PT_LOAD segments", kMaxLoadSegments));
-    img.segments_.push_back(*seg);
-    max_align = std::max(max_align, seg->align);
-  }
-  if (img.segments_.empty()) return Fail("ELF has no PT_LOAD segment");
+  auto segments = load_segments(elf.get(), phnum, bytes.size());
+  if (!segments) return Fail(segments.error());
+  img.segments_ = std::move(*segments);
   auto found = segment_notes(elf.get(), bytes, phnum, img.notes_);
   if (found && *found == 0) found = section_notes(elf.get(), bytes, img.notes_);
   if (!found) return Fail(found.error());
   if (!img.notes_.phys32_entry) return Fail("not a PVH kernel: no XEN_ELFNOTE_PHYS32_ENTRY");
+  std::uint64_t max_align = 0;
+  for (const auto& seg : img.segments_) max_align = std::max(max_align, seg.align);
   if (auto err = settle_reloc(img.notes_.phys32_reloc, max_align)) return Fail(*err);
   img.bytes_ = std::move(bytes);
   return img;

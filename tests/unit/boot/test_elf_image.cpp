@@ -183,6 +183,10 @@ TEST_CASE("malicious program headers are refused", "[boot]") {
     poke<std::uint16_t>(file, offsetof(Elf64_Ehdr, e_phnum), 0xfff0);
     CHECK_THAT(parse_error(file), Catch::Contains("program headers"));
   }
+  SECTION("extended program header numbering") {
+    poke<std::uint16_t>(file, offsetof(Elf64_Ehdr, e_phnum), PN_XNUM);
+    CHECK_THAT(parse_error(file), Catch::Contains("extended program header numbering"));
+  }
 }
 
 TEST_CASE("malicious notes are refused", "[boot]") {
