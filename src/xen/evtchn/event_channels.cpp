@@ -18,9 +18,10 @@ EventChannels::EventChannels(const EventChannelsConfig& config, GuestMemory& mem
   delivery_ = two_level_.get();
 }
 
-EventChannels::~EventChannels() {
-  for (auto& h : host_ports_)
-    if (h.eventfd >= 0) ::close(h.eventfd);
+EventChannels::~EventChannels() = default;
+
+EventChannels::EventFd::~EventFd() {
+  if (fd >= 0) ::close(fd);
 }
 
 PortTarget EventChannels::target(evtchn_port_t port) const {

@@ -112,14 +112,23 @@ class EventChannels final {
     evtchn_port_t remote_port = 0;    // interdomain: peer port (a host port if remote_dom == 0)
     std::uint32_t virq = 0;
   };
+  // Owns an eventfd; shared with in-flight signals so a concurrent close cannot let a late
+  // write hit a reused descriptor number.
+  struct EventFd {
+    int fd = -1;
+    explicit EventFd(int f) : fd(f) {}
+    EventFd(const EventFd&) = delete;
+    EventFd& operator=(const EventFd&) = delete;
+    ~EventFd();
+  };
   struct HostPort {
     bool used = false;
     evtchn_port_t guest_port = 0;     // 0: disconnected
-    int eventfd = -1;
+    std::shared_ptr<const EventFd> eventfd;
     std::shared_ptr<const HostNotify> notify;
   };
   struct HostSignal {
-    int eventfd = -1;
+    std::shared_ptr<const EventFd> eventfd;
     evtchn_port_t host_port = 0;
     std::shared_ptr<const HostNotify> notify;
   };

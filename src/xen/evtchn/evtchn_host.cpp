@@ -32,7 +32,7 @@ std::expected<HostBinding, int> EventChannels::bind_interdomain_from_host(evtchn
     while (host < host_ports_.size() && host_ports_[host].used) ++host;
     if (host == host_ports_.size()) host_ports_.emplace_back();
     auto notify = on_notify ? std::make_shared<const HostNotify>(std::move(on_notify)) : nullptr;
-    host_ports_[host] = HostPort{true, guest_port, fd, std::move(notify)};
+    host_ports_[host] = HostPort{true, guest_port, std::make_shared<const EventFd>(fd), std::move(notify)};
     ports_[guest_port].state = State::interdomain;
     ports_[guest_port].remote_port = host;
     binding = HostBinding{host, guest_port, fd};
@@ -64,8 +64,7 @@ int EventChannels::close_host_port(evtchn_port_t host_port) {
       ports_[h.guest_port].remote_port = 0;
       fx.routes.emplace_back(h.guest_port, std::nullopt);
     }
-    ::close(h.eventfd);
-    h = HostPort{};
+    h = HostPort{};  // the eventfd closes once no in-flight signal holds it
     return 0;
   });
 }
@@ -103,7 +102,7 @@ void EventChannels::finish(Effects& fx) {
   for (const HostSignal& s : fx.host) {
     const std::uint64_t one = 1;
     // EAGAIN means the counter is saturated: the backend has a wake-up pending anyway.
-    if (::write(s.eventfd, &one, sizeof one) < 0 && errno != EAGAIN)
+    if (::write(s.eventfd->fd, &one, sizeof one) < 0 && errno != EAGAIN)
       spdlog::warn("evtchn: eventfd of host port {} not signalled: {}", s.host_port, errno);
     if (s.notify) (*s.notify)(s.host_port);
   }
