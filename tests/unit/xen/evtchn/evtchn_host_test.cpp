@@ -2,6 +2,9 @@
 #include <unistd.h>
 #include <xen/errno.h>
 
+#include <atomic>
+#include <thread>
+
 #include "evtchn_fakes.hpp"
 
 using namespace kxen;
@@ -109,4 +112,31 @@ TEST_CASE("EVTCHNOP_reset disconnects host bindings", "[evtchn]") {
   REQUIRE(binding);
   REQUIRE(w.evtchn->reset(DOMID_SELF) == 0);
   CHECK(w.evtchn->notify_guest(binding->host_port) == -XEN_ENOTCONN);
+}
+
+TEST_CASE("concurrent guest sends, backend notifies and rebinding stay consistent", "[evtchn]") {
+  EvtchnWorld w(2);
+  auto port = w.evtchn->alloc_unbound_for_guest();
+  REQUIRE(port);
+  auto binding = w.evtchn->bind_interdomain_from_host(*port);
+  REQUIRE(binding);
+  const evtchn_port_t ipi = w.ipi(1);
+  std::atomic<bool> stop{false};
+  std::atomic<int> send_failures{0};  // Catch2 assertions are not thread-safe: count, check later
+  std::atomic_ref<xen_ulong_t> pending0(w.shinfo().evtchn_pending[0]);
+  std::thread guest([&] {
+    while (!stop) {
+      if (w.evtchn->send(*port) != 0 || w.evtchn->send(ipi) != 0) ++send_failures;
+      pending0.store(0);  // the guest consuming events concurrently
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    const int rc = w.evtchn->notify_guest(binding->host_port);
+    CHECK((rc == 0 || rc == -XEN_ENOTCONN));
+    if (i % 100 == 0) CHECK(w.evtchn->bind_vcpu({*port, static_cast<std::uint32_t>(i / 100 % 2)}) == 0);
+  }
+  stop = true;
+  guest.join();
+  CHECK(send_failures == 0);
+  CHECK(w.evtchn->close_host_port(binding->host_port) == 0);
 }

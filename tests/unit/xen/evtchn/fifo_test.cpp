@@ -191,3 +191,24 @@ TEST_CASE("FIFO port still LINKED is not reused; reset returns to 2-level", "[ev
   CHECK(w.evtchn->abi() == EventAbi::two_level);
   CHECK(w.evtchn->set_priority({1, 1}) == -XEN_ENOSYS);
 }
+
+TEST_CASE("FIFO event moved to another vCPU links into that vCPU's queue", "[evtchn]") {
+  FifoWorld w;
+  evtchn_init_control init1{kControlGfn, 128, 1, 0, {}};
+  REQUIRE(w.evtchn->init_control(init1) == 0);
+  auto port = w.evtchn->alloc_unbound_for_guest();
+  REQUIRE(port);
+  auto host = w.evtchn->bind_interdomain_from_host(*port);
+  REQUIRE(host);
+  const evtchn_port_t other = w.ipi(0);
+  REQUIRE(w.evtchn->notify_guest(host->host_port) == 0);
+  CHECK(w.control(0).head[EVTCHN_FIFO_PRIORITY_DEFAULT] == *port);
+  w.word(*port).store(0);  // guest consumed and unlinked it
+  REQUIRE(w.evtchn->bind_vcpu({*port, 1}) == 0);
+  REQUIRE(w.evtchn->notify_guest(host->host_port) == 0);
+  CHECK(w.control(128).head[EVTCHN_FIFO_PRIORITY_DEFAULT] == *port);
+  // vCPU 0's queue no longer has *port as its tail: a new event there starts a fresh queue.
+  REQUIRE(w.evtchn->send(other) == 0);
+  CHECK(w.control(0).head[EVTCHN_FIFO_PRIORITY_DEFAULT] == other);
+  CHECK(w.word(*port).load() == (P | L));
+}
