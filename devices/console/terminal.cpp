@@ -1,5 +1,6 @@
 #include "console/terminal.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <array>
@@ -54,6 +55,12 @@ void disarm_slot(int slot) {
 
 extern "C" void restore_terminals_at_exit() { restore_terminals(); }
 
+// SA_RESETHAND put the default action back; re-raising delivers it once this handler returns.
+extern "C" void restore_terminals_then_die(int sig) {
+  restore_terminals();
+  ::raise(sig);
+}
+
 termios raw_settings(const termios& saved) {
   termios raw = saved;
   raw.c_iflag &= ~static_cast<tcflag_t>(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
@@ -72,6 +79,14 @@ void restore_terminals() noexcept {
     if (entry.state.load(std::memory_order_acquire) != RestoreSlot::kArmed) continue;
     ::tcsetattr(entry.fd, TCSANOW, &entry.saved);  // TCSANOW: never wait on a stalled terminal
   }
+}
+
+void restore_terminals_on_fatal_signals() {
+  struct sigaction action {};
+  action.sa_handler = restore_terminals_then_die;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::sigaction(sig, &action, nullptr);
 }
 
 std::expected<TerminalGuard, std::string> TerminalGuard::make_raw(int fd) {

@@ -37,4 +37,8 @@ class TerminalGuard final {
 // handler or the signal-waiting thread before exiting; it also runs from atexit by itself.
 void restore_terminals() noexcept;
 
+// Optional, once at start-up: SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT restore the terminals
+// and then take their default action (core dump), so a crash never leaves the shell raw.
+void restore_terminals_on_fatal_signals();
+
 }  // namespace kxen::console

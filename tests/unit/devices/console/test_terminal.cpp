@@ -4,11 +4,15 @@
 #include "console_test_util.hpp"
 #include "fake_console_guest.hpp"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <termios.h>
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 using kxen::console::ConsoleBackend;
@@ -135,4 +139,52 @@ TEST_CASE("console backend: a pipe on stdin gets no raw mode and no escape", "[c
   });
   CHECK(got == "x\x1dy");
   CHECK(escapes.load() == 0);
+}
+
+namespace {
+
+// Runs `body` in a child process (no Catch2 there) and returns its wait status.
+template <class Body>
+int in_child(Body body) {
+  std::fflush(nullptr);  // the child's exit() must not print the parent's buffered output again
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);  // the crash below must not write a core file
+    body();
+    ::_exit(99);  // body is expected to end the process itself
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
+
+}  // namespace
+
+TEST_CASE("terminal guard: exit() without the destructor still restores (atexit)", "[console]") {
+  Pty pty;
+  const termios before = settings(pty.slave.get());
+  const int status = in_child([&] {
+    auto guard = TerminalGuard::make_raw(pty.slave.get());
+    if (!guard || !guard->active()) ::_exit(2);
+    std::exit(0);  // the guard's destructor never runs
+  });
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(same(settings(pty.slave.get()), before));
+}
+
+TEST_CASE("terminal guard: a fatal signal restores before the process dies", "[console]") {
+  Pty pty;
+  const termios before = settings(pty.slave.get());
+  const int status = in_child([&] {
+    kxen::console::restore_terminals_on_fatal_signals();
+    auto guard = TerminalGuard::make_raw(pty.slave.get());
+    if (!guard || !guard->active()) ::_exit(2);
+    std::abort();
+  });
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
+  CHECK(same(settings(pty.slave.get()), before));
 }
