@@ -37,7 +37,8 @@ struct ConsoleCallbacks {
 };
 
 // Threads: guest_notified(), write_host_output(), read_early_input() and attach_ring() may be
-// called from any thread (vCPUs); the callbacks run on the backend's I/O thread.
+// called from any thread (vCPUs); the callbacks run on the backend's I/O thread. start(), stop()
+// and destruction belong to one controlling thread (plus stop() from a callback).
 // Lock order: mutex_ is a leaf except that OutputSink's mutex may be taken after releasing it.
 //
 // Input routing: host input waits in a bounded queue. Until the guest first notifies the console
