@@ -41,6 +41,8 @@ class GuestVirtual {
   virtual ~GuestVirtual() = default;
   virtual bool read(std::uint64_t gva, std::span<std::byte> out) = 0;
   virtual bool write(std::uint64_t gva, std::span<const std::byte> in) = 0;
+  // Guest-physical address behind gva (for areas Xen keeps by address, like runstate); nullopt if unmapped.
+  virtual std::optional<std::uint64_t> translate(std::uint64_t /*gva*/, bool /*for_write*/) { return std::nullopt; }
 
   template <class T>
   std::optional<T> read_obj(std::uint64_t gva) {

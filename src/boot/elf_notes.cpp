@@ -31,8 +31,9 @@ std::expected<Note, std::string> next_note(std::span<const std::byte> area, std:
   if (left < 12) return std::unexpected(fmt::format("ELF note at offset {:#x} is truncated", pos));
   const std::uint64_t namesz = le32(area, pos), descsz = le32(area, pos + 4);
   const std::uint64_t name_at = pos + 12;
-  const std::uint64_t desc_at = name_at + round_up(namesz, align);
-  const std::uint64_t end = desc_at + round_up(descsz, align);
+  // Padding aligns the offsets, not the sizes: with 8-byte notes a 4-byte name needs none.
+  const std::uint64_t desc_at = round_up(name_at + namesz, align);
+  const std::uint64_t end = round_up(desc_at + descsz, align);
   if (desc_at + descsz > area.size())
     return std::unexpected(fmt::format("ELF note at offset {:#x} (name {} bytes, value {} bytes) overruns "
                                        "its {}-byte note area", pos, namesz, descsz, area.size()));

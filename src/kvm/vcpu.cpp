@@ -31,6 +31,7 @@ void Vcpu::install_kick_signal() {
 }
 
 void Vcpu::start() {
+  running_ = true;
   thread_ = std::thread([this] { loop(); });
   const std::string name = fmt::format("kxen-vcpu{}", id_);
   pthread_setname_np(thread_.native_handle(), name.c_str());
@@ -59,15 +60,50 @@ void Vcpu::kick() {
   wake_.notify_all();
 }
 
+void Vcpu::interrupt() {
+  kick();
+  if (!running_.load()) return;
+  fd_.request_immediate_exit();
+  pthread_kill(thread_.native_handle(), kick_signal());
+}
+
 void Vcpu::wait_while_halted() {
   std::unique_lock lock(mutex_);
-  wake_.wait(lock, [this] { return kicked_ || stopping_.load(); });
+  wake_.wait(lock, [this] { return kicked_ || stopping_.load() || !posted_.empty(); });
   kicked_ = false;
+}
+
+bool Vcpu::run_on_vcpu(const std::function<bool(VcpuFd&)>& fn) {
+  if (!running_.load() || std::this_thread::get_id() == thread_.get_id()) return fn(fd_);
+  std::packaged_task<bool()> task([this, &fn] { return fn(fd_); });
+  auto result = task.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_.load()) return false;
+    posted_.push_back(std::move(task));
+  }
+  fd_.request_immediate_exit();
+  wake_.notify_all();
+  pthread_kill(thread_.native_handle(), kick_signal());
+  return result.get();
+}
+
+void Vcpu::run_posted() {
+  std::vector<std::packaged_task<bool()>> tasks;
+  {
+    std::lock_guard lock(mutex_);
+    tasks.swap(posted_);
+  }
+  for (auto& task : tasks) task();
 }
 
 void Vcpu::loop() {
   spdlog::debug("vcpu{}: running", id_);
   while (!stopping_.load()) {
+    // Clear first: a kick or post arriving after this sets it again and KVM_RUN returns at once.
+    fd_.clear_immediate_exit();
+    run_posted();
+    if (stopping_.load()) break;
     const int err = fd_.run();
     if (err == EINTR || err == EAGAIN) continue;  // kicked, or KVM wants a retry
     if (err != 0) {
@@ -79,6 +115,9 @@ void Vcpu::loop() {
     if (action == ExitAction::stop) break;
     if (action == ExitAction::halt) wait_while_halted();
   }
+  // Work posted meanwhile still runs (the fd outlives the thread) so no poster waits forever.
+  running_ = false;
+  run_posted();
   spdlog::debug("vcpu{}: stopped", id_);
 }
 

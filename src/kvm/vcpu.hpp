@@ -4,6 +4,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <future>
+#include <vector>
 #include <mutex>
 #include <thread>
 
@@ -29,6 +32,12 @@ class Vcpu final : public VcpuRegisters {
   void join();
   // Wakes a halted vCPU (an event became pending); harmless when it is running.
   void kick();
+  // Makes the vCPU leave KVM_RUN once so KVM re-evaluates pending upcalls; also wakes a halt.
+  void interrupt();
+
+  // Runs fn on this vCPU's own thread (KVM holds the vCPU's mutex during KVM_RUN, so other
+  // threads' vCPU ioctls would wait for its next exit); directly when not running or on it.
+  bool run_on_vcpu(const std::function<bool(VcpuFd&)>& fn);
 
   std::uint32_t id() const { return id_; }
   VcpuFd& fd() { return fd_; }
@@ -39,6 +48,7 @@ class Vcpu final : public VcpuRegisters {
  private:
   void loop();
   void wait_while_halted();
+  void run_posted();
 
   std::uint32_t id_;
   VcpuFd fd_;
@@ -48,6 +58,8 @@ class Vcpu final : public VcpuRegisters {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool kicked_ = false;
+  std::vector<std::packaged_task<bool()>> posted_;
+  std::atomic<bool> running_{false};
 };
 
 }  // namespace kxen

@@ -61,6 +61,24 @@ std::expected<void, std::string> VcpuFd::set_cpuid(const std::vector<kvm_cpuid_e
   return {};
 }
 
+std::expected<void, std::string> VcpuFd::set_xen_attr(const kvm_xen_vcpu_attr& attr) {
+  if (ioctl(fd_.get(), KVM_XEN_VCPU_SET_ATTR, &attr) < 0) return ioctl_error("KVM_XEN_VCPU_SET_ATTR");
+  return {};
+}
+
+std::expected<kvm_xen_vcpu_attr, std::string> VcpuFd::xen_attr(std::uint16_t type) const {
+  kvm_xen_vcpu_attr attr{};
+  attr.type = type;
+  if (ioctl(fd_.get(), KVM_XEN_VCPU_GET_ATTR, &attr) < 0) return ioctl_error("KVM_XEN_VCPU_GET_ATTR");
+  return attr;
+}
+
+std::expected<void, std::string> VcpuFd::set_mp_state(std::uint32_t state) {
+  kvm_mp_state mp{state};
+  if (ioctl(fd_.get(), KVM_SET_MP_STATE, &mp) < 0) return ioctl_error("KVM_SET_MP_STATE");
+  return {};
+}
+
 std::expected<void, std::string> VcpuFd::set_guest_debug(const kvm_guest_debug& debug) {
   if (ioctl(fd_.get(), KVM_SET_GUEST_DEBUG, &debug) < 0) return ioctl_error("KVM_SET_GUEST_DEBUG");
   return {};

@@ -32,6 +32,9 @@ class VcpuFd final {
   std::expected<kvm_sregs, std::string> sregs() const;
   std::expected<void, std::string> set_sregs(const kvm_sregs& sregs);
   std::expected<void, std::string> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+  std::expected<void, std::string> set_xen_attr(const kvm_xen_vcpu_attr& attr);
+  std::expected<kvm_xen_vcpu_attr, std::string> xen_attr(std::uint16_t type) const;
+  std::expected<void, std::string> set_mp_state(std::uint32_t state);
   std::expected<void, std::string> set_guest_debug(const kvm_guest_debug& debug);
   // TSC frequency in kHz as KVM runs this vCPU; 0 if unknown.
   std::uint32_t tsc_khz() const;

@@ -26,7 +26,12 @@ std::expected<std::unique_ptr<Vm>, std::string> Vm::create(const VmConfig& confi
   std::unique_ptr<Vm> vm(new Vm(std::move(*kvm), VmFd(std::move(*vm_fd)), *transport, config.vcpus));
   if (auto r = configure_transport(vm->transport_, vm->vm_); !r) return std::unexpected(r.error());
   if (auto r = vm->setup_memory(config.ram); !r) return std::unexpected(r.error());
+  // Linux needs an in-kernel LAPIC (SMP by INIT/SIPI, upcall vectors); tiny guests do not.
+  if (vm->transport_ == TransportKind::kvm_xen) {
+    if (auto r = vm->vm_.create_irqchip(); !r) return std::unexpected(r.error());
+  }
   if (auto r = vm->setup_vcpus(config.vcpus); !r) return std::unexpected(r.error());
+  vm->setup_platform(config.platform);
   spdlog::info("kvm: hypercall transport {}: {}", transport_name(vm->transport_), transport_limits(vm->transport_));
   return vm;
 }
@@ -74,6 +79,20 @@ std::expected<void, std::string> Vm::setup_vcpus(std::uint32_t count) {
   return {};
 }
 
+void Vm::setup_platform(PlatformConfig config) {
+  config.vcpus = vcpu_count();
+  if (transport_ == TransportKind::kvm_xen) {
+    accel_ = std::make_unique<KvmXenAccel>(vm_, vcpus_);
+    for (std::uint32_t id = 0; id < vcpu_count(); ++id) accel_->set_vcpu_id(id);
+  }
+  platform_ = std::make_unique<XenPlatform>(config, memory_, accel_.get(), *this);
+  platform_->register_hypercalls(*hypercalls_);
+}
+
+void Vm::kick_vcpu(std::uint32_t vcpu) {
+  if (vcpu < vcpus_.size()) vcpus_[vcpu]->interrupt();
+}
+
 std::expected<void, std::string> Vm::set_pvh_entry(std::uint32_t entry, std::uint32_t start_info) {
   Vcpu& bsp = *vcpus_.front();
   auto sregs = bsp.sregs();
@@ -85,8 +104,12 @@ std::expected<void, std::string> Vm::set_pvh_entry(std::uint32_t entry, std::uin
 }
 
 VmOutcome Vm::run() {
-  // Only the boot vCPU starts; application processors wait for the guest to bring them up.
-  vcpus_.front()->start();
+  // Without an in-kernel LAPIC only the boot vCPU can run; with one, APs wait in KVM for INIT/SIPI.
+  if (transport_ == TransportKind::kvm_xen) {
+    for (auto& vcpu : vcpus_) vcpu->start();
+  } else {
+    vcpus_.front()->start();
+  }
   std::unique_lock lock(state_mutex_);
   stopped_cv_.wait(lock, [this] { return outcome_.has_value(); });
   const VmOutcome outcome = *outcome_;

@@ -17,7 +17,9 @@
 #include "kvm/vm_fd.hpp"
 #include "kxen/guest_memory.hpp"
 #include "kxen/hypercall.hpp"
+#include "kvm/kvm_xen_accel.hpp"
 #include "xen/hypercall/hypercalls.hpp"
+#include "xen/platform/xen_platform.hpp"
 
 namespace kxen {
 
@@ -31,6 +33,7 @@ struct VmConfig {
   std::uint32_t vcpus = 1;
   TransportRequest transport = TransportRequest::automatic;
   std::string kvm_path = "/dev/kvm";
+  PlatformConfig platform;  // memory map, special pages; vcpus is filled from `vcpus`
 };
 
 // How the guest ended: a Xen shutdown reason, or a fault kxen treats as a crash.
@@ -40,7 +43,7 @@ struct VmOutcome {
 };
 
 // Lock order: Vm::state_mutex_ → (nothing); vCPU and memory locks are never held while taking it.
-class Vm final : public ExitServices, public HypercallHost {
+class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
  public:
   static std::expected<std::unique_ptr<Vm>, std::string> create(const VmConfig& config);
   ~Vm() override;
@@ -66,10 +69,16 @@ class Vm final : public ExitServices, public HypercallHost {
   std::size_t console_input(std::span<char> out) override;
   void shutdown(ShutdownReason reason) override;
 
+  // VcpuKicker
+  void kick_vcpu(std::uint32_t vcpu) override;
+
+  XenPlatform& platform() { return *platform_; }
+
  private:
   Vm(KvmSystem kvm, VmFd vm, TransportKind transport, std::uint32_t vcpus);
   std::expected<void, std::string> setup_memory(const std::vector<RamRange>& ram);
   std::expected<void, std::string> setup_vcpus(std::uint32_t count);
+  void setup_platform(PlatformConfig config);
 
   KvmSystem kvm_;
   VmFd vm_;
@@ -77,6 +86,8 @@ class Vm final : public ExitServices, public HypercallHost {
   GuestMemory memory_;
   std::unique_ptr<Hypercalls> hypercalls_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::unique_ptr<KvmXenAccel> accel_;  // only with the kvm-xen transport
+  std::unique_ptr<XenPlatform> platform_;
   std::mutex console_mutex_;
 
   std::mutex state_mutex_;

@@ -75,6 +75,25 @@ std::expected<void, std::string> VmFd::set_xen_hvm_config(const kvm_xen_hvm_conf
   return {};
 }
 
+std::expected<void, std::string> VmFd::set_xen_attr(const kvm_xen_hvm_attr& attr) {
+  if (ioctl(fd_.get(), KVM_XEN_HVM_SET_ATTR, &attr) < 0) return ioctl_error("KVM_XEN_HVM_SET_ATTR");
+  return {};
+}
+
+std::expected<void, std::string> VmFd::xen_evtchn_send(std::uint32_t port, std::uint32_t vcpu) {
+  kvm_irq_routing_xen_evtchn evtchn{};
+  evtchn.port = port;
+  evtchn.vcpu = vcpu;
+  evtchn.priority = KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL;
+  if (ioctl(fd_.get(), KVM_XEN_HVM_EVTCHN_SEND, &evtchn) < 0) return ioctl_error("KVM_XEN_HVM_EVTCHN_SEND");
+  return {};
+}
+
+std::expected<void, std::string> VmFd::create_irqchip() {
+  if (ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) return ioctl_error("KVM_CREATE_IRQCHIP");
+  return {};
+}
+
 std::expected<void, std::string> VmFd::set_identity_map_addr(std::uint64_t gpa) {
   if (ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &gpa) < 0) return ioctl_error("KVM_SET_IDENTITY_MAP_ADDR");
   return {};

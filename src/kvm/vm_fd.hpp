@@ -26,6 +26,10 @@ class VmFd final {
   // Sends writes of the listed MSRs to user space as KVM_EXIT_X86_WRMSR.
   std::expected<void, std::string> trap_msr_writes(std::span<const std::uint32_t> msrs);
   std::expected<void, std::string> set_xen_hvm_config(const kvm_xen_hvm_config& config);
+  std::expected<void, std::string> set_xen_attr(const kvm_xen_hvm_attr& attr);
+  // Raises a 2-level event channel port in-kernel (bits, upcall, poller wake-up).
+  std::expected<void, std::string> xen_evtchn_send(std::uint32_t port, std::uint32_t vcpu);
+  std::expected<void, std::string> create_irqchip();
   std::expected<void, std::string> set_identity_map_addr(std::uint64_t gpa);
   std::expected<void, std::string> set_tss_addr(std::uint64_t gpa);
 

@@ -3,6 +3,9 @@
 
 #include <xen/elfnote.h>
 
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include "boot/elf_image.hpp"
@@ -237,4 +240,16 @@ TEST_CASE("randomly corrupted ELFs never yield out-of-file segments", "[boot]") 
     }
   }
   CHECK(accepted > 0);  // some flips hit padding: the good path still runs
+}
+
+TEST_CASE("an ordinary host program (8-byte aligned GNU notes) is a non-PVH ELF, not a corrupt one", "[boot]") {
+  // This test binary itself: x86-64, PT_NOTE segments with p_align 8 (.note.gnu.property).
+  std::ifstream file("/proc/self/exe", std::ios::binary);
+  REQUIRE(file);
+  std::vector<char> chars((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> bytes(chars.size());
+  std::memcpy(bytes.data(), chars.data(), chars.size());
+  auto elf = kxen::boot::parse_elf(std::move(bytes));
+  REQUIRE_FALSE(elf.has_value());
+  CHECK(elf.error() == "not a PVH kernel: no XEN_ELFNOTE_PHYS32_ENTRY");
 }

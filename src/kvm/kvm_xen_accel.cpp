@@ -1,0 +1,84 @@
+#include "kvm/kvm_xen_accel.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace kxen {
+
+bool KvmXenAccel::vm_attr(const kvm_xen_hvm_attr& attr) {
+  auto r = vm_.set_xen_attr(attr);
+  if (!r) spdlog::warn("kvm: xen attr {}: {}", attr.type, r.error());
+  return r.has_value();
+}
+
+bool KvmXenAccel::vcpu_attr(std::uint32_t vcpu, const kvm_xen_vcpu_attr& attr) {
+  if (vcpu >= vcpus_.size()) return false;
+  return vcpus_[vcpu]->run_on_vcpu([&](VcpuFd& fd) {
+    auto r = fd.set_xen_attr(attr);
+    if (!r) spdlog::warn("kvm: vcpu{} xen attr {}: {}", vcpu, attr.type, r.error());
+    return r.has_value();
+  });
+}
+
+bool KvmXenAccel::set_shared_info(Gpa gpa) {
+  kvm_xen_hvm_attr attr{};
+  attr.type = KVM_XEN_ATTR_TYPE_SHARED_INFO;
+  attr.u.shared_info.gfn = gpa >> kPageShift;
+  return vm_attr(attr);
+}
+
+bool KvmXenAccel::set_callback_vector(std::uint8_t vector) {
+  kvm_xen_hvm_attr attr{};
+  attr.type = KVM_XEN_ATTR_TYPE_UPCALL_VECTOR;
+  attr.u.vector = vector;
+  return vm_attr(attr);
+}
+
+bool KvmXenAccel::send_2level(std::uint32_t port, std::uint32_t vcpu) {
+  return vm_.xen_evtchn_send(port, vcpu).has_value();
+}
+
+bool KvmXenAccel::set_vcpu_id(std::uint32_t vcpu) {
+  kvm_xen_vcpu_attr attr{};
+  attr.type = KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID;
+  attr.u.vcpu_id = vcpu;
+  return vcpu_attr(vcpu, attr);
+}
+
+bool KvmXenAccel::set_vcpu_info(std::uint32_t vcpu, Gpa gpa) {
+  kvm_xen_vcpu_attr attr{};
+  attr.type = KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO;
+  attr.u.gpa = gpa;
+  return vcpu_attr(vcpu, attr);
+}
+
+bool KvmXenAccel::set_vcpu_time_info(std::uint32_t vcpu, Gpa gpa) {
+  kvm_xen_vcpu_attr attr{};
+  attr.type = KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO;
+  attr.u.gpa = gpa;
+  return vcpu_attr(vcpu, attr);
+}
+
+bool KvmXenAccel::set_runstate_area(std::uint32_t vcpu, Gpa gpa) {
+  kvm_xen_vcpu_attr attr{};
+  attr.type = KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR;
+  attr.u.gpa = gpa;
+  return vcpu_attr(vcpu, attr);
+}
+
+bool KvmXenAccel::set_vcpu_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) {
+  kvm_xen_vcpu_attr attr{};
+  attr.type = KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR;
+  attr.u.vector = vector;
+  return vcpu_attr(vcpu, attr);
+}
+
+bool KvmXenAccel::set_timer_port(std::uint32_t vcpu, std::uint32_t port) {
+  kvm_xen_vcpu_attr attr{};
+  attr.type = KVM_XEN_VCPU_ATTR_TYPE_TIMER;
+  attr.u.timer.port = port;  // 0 disables the in-kernel timer
+  attr.u.timer.priority = KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL;
+  attr.u.timer.expires_ns = 0;
+  return vcpu_attr(vcpu, attr);
+}
+
+}  // namespace kxen

@@ -1,0 +1,147 @@
+// memory_op: where the guest places Xen's pages, and what it learns about its own memory.
+#include "xen/platform/xen_platform.hpp"  // first: Xen headers need its interface version
+
+#include <xen/errno.h>
+#include <xen/memory.h>
+
+#include "kxen/log.hpp"
+
+namespace kxen {
+
+namespace {
+
+// The 32-bit caller's layout of xen_add_to_physmap (xen_ulong_t and xen_pfn_t are 4 bytes there).
+struct AddToPhysmap32 {
+  domid_t domid;
+  std::uint16_t size;
+  std::uint32_t space;
+  std::uint32_t idx;
+  std::uint32_t gpfn;
+};
+static_assert(sizeof(AddToPhysmap32) == 16);
+static_assert(sizeof(xen_add_to_physmap) == 24);
+
+// XENMEM_memory_map's buffer holds e820 entries: Xen's public headers carry no struct for them.
+struct [[gnu::packed]] E820Wire {
+  std::uint64_t addr;
+  std::uint64_t size;
+  std::uint32_t type;
+};
+static_assert(sizeof(E820Wire) == 20);
+
+// xen_memory_map for either caller: nr_entries then a guest handle of pointer size.
+struct MemoryMap64 {
+  std::uint32_t nr_entries;
+  std::uint32_t pad;
+  std::uint64_t buffer;
+};
+static_assert(sizeof(MemoryMap64) == sizeof(xen_memory_map));
+struct MemoryMap32 {
+  std::uint32_t nr_entries;
+  std::uint32_t buffer;
+};
+
+// The sub-op sits below bit 6; Xen keeps a continuation extent above (MEMOP_EXTENT_SHIFT, not public).
+constexpr std::uint64_t kMemopCmdMask = (1u << 6) - 1;
+constexpr std::uint64_t kSharedInfoOverlayKey = 0x5348494e;  // "SHIN"
+constexpr std::uint64_t kMaxGpfn = (1ull << 40) - 1;           // 52-bit physical addresses
+
+bool self(domid_t domid, domid_t own) { return domid == DOMID_SELF || domid == own; }
+
+}  // namespace
+
+HypercallOutcome XenPlatform::memory_op(const HypercallRequest& request, GuestVirtual& gva) {
+  const std::uint64_t cmd = request.args[0] & kMemopCmdMask;
+  const std::uint64_t arg = request.args[1];
+  switch (cmd) {
+    case XENMEM_add_to_physmap: {
+      if (request.long_mode) {
+        auto op = gva.read_obj<xen_add_to_physmap>(arg);
+        if (!op) return {-XEN_EFAULT};
+        if (!self(op->domid, config_.domid)) return {-XEN_ESRCH};
+        return {add_to_physmap(op->space, op->idx, op->gpfn)};
+      }
+      auto op = gva.read_obj<AddToPhysmap32>(arg);
+      if (!op) return {-XEN_EFAULT};
+      if (!self(op->domid, config_.domid)) return {-XEN_ESRCH};
+      return {add_to_physmap(op->space, op->idx, op->gpfn)};
+    }
+    case XENMEM_memory_map: return {memory_map(arg, request.long_mode, gva)};
+    case XENMEM_current_reservation:
+    case XENMEM_maximum_reservation: {
+      auto domid = gva.read_obj<domid_t>(arg);
+      if (!domid) return {-XEN_EFAULT};
+      if (!self(*domid, config_.domid)) return {-XEN_ESRCH};
+      return {static_cast<std::int64_t>(config_.ram_pages)};
+    }
+    case XENMEM_maximum_gpfn: {
+      std::uint64_t top = 0;
+      for (const auto& e : config_.memory_map) top = std::max(top, e.addr + e.size);
+      return {static_cast<std::int64_t>((top >> kPageShift) - 1)};
+    }
+    default: return {-XEN_ENOSYS};
+  }
+}
+
+std::int64_t XenPlatform::add_to_physmap(std::uint32_t space, std::uint64_t idx, std::uint64_t gpfn) {
+  if (gpfn == 0 || gpfn > kMaxGpfn) return -XEN_EINVAL;
+  switch (space) {
+    case XENMAPSPACE_shared_info: return idx == 0 ? map_shared_info(gpfn) : -XEN_EINVAL;
+    case XENMAPSPACE_grant_table: {
+      const bool status = (idx & XENMAPIDX_grant_table_status) != 0;
+      return gnttab_->map_frame(static_cast<std::uint32_t>(idx & ~std::uint64_t{XENMAPIDX_grant_table_status}), status,
+                                gpfn);
+    }
+    default:
+      KXEN_GUEST_WARN("xen: add_to_physmap space {} is not supported", space);
+      return -XEN_EINVAL;
+  }
+}
+
+std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn) {
+  const Gpa gpa = gpfn << kPageShift;
+  // Linux picks a RAM page (it becomes shared_info in place); others pick a hole (an overlay).
+  if (!memory_.is_ram(gpa, kPageSize)) {
+    if (auto err = memory_.map_overlay(kSharedInfoOverlayKey, gpa, kPageSize)) {
+      KXEN_GUEST_WARN("xen: shared_info at {:#x}: {}", gpa, *err);
+      return -XEN_EINVAL;
+    }
+  }
+  auto page = memory_.span(gpa, kPageSize);
+  if (!page) return -XEN_EINVAL;
+  std::fill(page->begin(), page->end(), std::byte{0});
+  // Every event channel starts masked, as on Xen.
+  auto* info = reinterpret_cast<shared_info*>(page->data());
+  std::fill(std::begin(info->evtchn_mask), std::end(info->evtchn_mask), ~xen_ulong_t{0});
+  {
+    std::lock_guard lock(mutex_);
+    shared_info_gpa_ = gpa;
+  }
+  if (accel_ && !accel_->set_shared_info(gpa)) return -XEN_EINVAL;
+  spdlog::debug("xen: shared_info at {:#x}", gpa);
+  return 0;
+}
+
+std::int64_t XenPlatform::memory_map(std::uint64_t arg, bool long_mode, GuestVirtual& gva) {
+  std::uint32_t capacity = 0;
+  std::uint64_t buffer = 0;
+  if (long_mode) {
+    auto m = gva.read_obj<MemoryMap64>(arg);
+    if (!m) return -XEN_EFAULT;
+    capacity = m->nr_entries, buffer = m->buffer;
+  } else {
+    auto m = gva.read_obj<MemoryMap32>(arg);
+    if (!m) return -XEN_EFAULT;
+    capacity = m->nr_entries, buffer = m->buffer;
+  }
+  const auto& map = config_.memory_map;
+  // As Xen: copy what fits and report how many were copied.
+  const std::size_t count = std::min<std::size_t>(capacity, map.size());
+  for (std::size_t i = 0; i < count; ++i) {
+    const E820Wire entry{map[i].addr, map[i].size, map[i].type};
+    if (!gva.write_obj(buffer + i * sizeof(E820Wire), entry)) return -XEN_EFAULT;
+  }
+  return gva.write_obj(arg, static_cast<std::uint32_t>(count)) ? 0 : -XEN_EFAULT;  // nr_entries is the struct's first field
+}
+
+}  // namespace kxen

@@ -1,0 +1,81 @@
+// vcpu_op: where each vCPU's vcpu_info, runstate and time areas live, and its timers.
+#include "xen/platform/xen_platform.hpp"  // first: Xen headers need its interface version
+
+#include <xen/errno.h>
+#include <xen/vcpu.h>
+
+#include "kxen/log.hpp"
+
+namespace kxen {
+
+namespace {
+static_assert(sizeof(vcpu_register_vcpu_info) == 16);
+static_assert(sizeof(vcpu_info) == 64);
+// Both areas are registered as one guest pointer (64-bit `p`, or a 32-bit pointer).
+std::optional<std::uint64_t> area_pointer(std::uint64_t arg, bool long_mode, GuestVirtual& gva) {
+  if (long_mode) return gva.read_obj<std::uint64_t>(arg);
+  auto p = gva.read_obj<std::uint32_t>(arg);
+  return p ? std::optional<std::uint64_t>(*p) : std::nullopt;
+}
+}  // namespace
+
+HypercallOutcome XenPlatform::vcpu_op(const HypercallRequest& request, GuestVirtual& gva) {
+  const std::uint64_t cmd = request.args[0];
+  const std::uint64_t vcpu = request.args[1];
+  const std::uint64_t arg = request.args[2];
+  if (vcpu >= config_.vcpus) return {-XEN_ENOENT};
+  const auto id = static_cast<std::uint32_t>(vcpu);
+  switch (cmd) {
+    case VCPUOP_register_vcpu_info: return {register_vcpu_info(id, arg, gva)};
+    case VCPUOP_register_runstate_memory_area:
+    case VCPUOP_register_vcpu_time_memory_area: {
+      auto pointer = area_pointer(arg, request.long_mode, gva);
+      if (!pointer) return {-XEN_EFAULT};
+      return {register_area(id, static_cast<std::uint32_t>(cmd), *pointer, gva)};
+    }
+    case VCPUOP_is_up: return {1};  // PVH vCPUs are brought up by INIT/SIPI; Xen reports them up
+    case VCPUOP_stop_periodic_timer: return {0};  // no periodic timer is ever armed
+    case VCPUOP_stop_singleshot_timer:
+      // Reaches us only while KVM has no timer port for this vCPU: nothing is armed.
+      return {0};
+    default: return {-XEN_ENOSYS};
+  }
+}
+
+std::int64_t XenPlatform::register_vcpu_info(std::uint32_t vcpu, std::uint64_t arg, GuestVirtual& gva) {
+  auto op = gva.read_obj<vcpu_register_vcpu_info>(arg);
+  if (!op) return -XEN_EFAULT;
+  // The whole vcpu_info must sit inside one page of guest RAM (Xen's rule too).
+  if (op->offset > kPageSize - sizeof(vcpu_info) || (op->offset & 7) != 0) return -XEN_EINVAL;
+  if (op->mfn > (~std::uint64_t{0} >> kPageShift)) return -XEN_EINVAL;
+  const Gpa gpa = (op->mfn << kPageShift) + op->offset;
+  if (!memory_.is_ram(gpa, sizeof(vcpu_info))) return -XEN_EINVAL;
+  {
+    std::lock_guard lock(mutex_);
+    if (vcpu_info_gpa_[vcpu]) return -XEN_EINVAL;  // Xen allows one registration per vCPU
+    // Carry over what the legacy slot held, as Xen does when moving vcpu_info.
+    if (shared_info_gpa_ && vcpu < XEN_LEGACY_MAX_VCPUS) {
+      const Gpa legacy = *shared_info_gpa_ + offsetof(shared_info, vcpu_info) + vcpu * sizeof(vcpu_info);
+      if (auto old = memory_.read_obj<vcpu_info>(legacy)) memory_.write_obj(gpa, *old);
+    }
+    vcpu_info_gpa_[vcpu] = gpa;
+  }
+  if (accel_ && !accel_->set_vcpu_info(vcpu, gpa)) return -XEN_EINVAL;
+  spdlog::debug("xen: vcpu{} vcpu_info at {:#x}", vcpu, gpa);
+  return 0;
+}
+
+std::int64_t XenPlatform::register_area(std::uint32_t vcpu, std::uint32_t cmd, std::uint64_t pointer,
+                                        GuestVirtual& gva) {
+  // Xen keeps these by guest-virtual address; KVM wants the physical one, resolved now.
+  const std::uint64_t size = cmd == VCPUOP_register_runstate_memory_area ? sizeof(vcpu_runstate_info)
+                                                                         : sizeof(vcpu_time_info);
+  auto gpa = gva.translate(pointer, true);
+  if (!gpa || !memory_.is_ram(*gpa, size)) return -XEN_EFAULT;
+  if (!accel_) return -XEN_ENOSYS;
+  const bool ok = cmd == VCPUOP_register_runstate_memory_area ? accel_->set_runstate_area(vcpu, *gpa)
+                                                               : accel_->set_vcpu_time_info(vcpu, *gpa);
+  return ok ? 0 : -XEN_EINVAL;
+}
+
+}  // namespace kxen

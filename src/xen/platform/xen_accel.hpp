@@ -1,0 +1,27 @@
+// What KVM's Xen support does in-kernel for us; absent with the hypercall-page transport.
+#pragma once
+
+#include <cstdint>
+
+#include "kxen/guest_memory.hpp"
+
+namespace kxen {
+
+// Each returns false when the kernel refused; the caller turns that into a Xen error.
+class XenAccel {
+ public:
+  virtual ~XenAccel() = default;
+  virtual bool set_shared_info(Gpa gpa) = 0;
+  virtual bool set_vcpu_info(std::uint32_t vcpu, Gpa gpa) = 0;
+  virtual bool set_vcpu_time_info(std::uint32_t vcpu, Gpa gpa) = 0;
+  virtual bool set_runstate_area(std::uint32_t vcpu, Gpa gpa) = 0;
+  // HVM_PARAM_CALLBACK_IRQ of type vector: one vector for every vCPU.
+  virtual bool set_callback_vector(std::uint8_t vector) = 0;
+  virtual bool set_vcpu_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) = 0;
+  // VIRQ_TIMER's port for a vCPU: KVM then serves the timer hypercalls in-kernel (0 = off).
+  virtual bool set_timer_port(std::uint32_t vcpu, std::uint32_t port) = 0;
+  // Raises a 2-level port in-kernel: pending bit, selector, upcall, poller wake-up.
+  virtual bool send_2level(std::uint32_t port, std::uint32_t vcpu) = 0;
+};
+
+}  // namespace kxen

@@ -1,0 +1,109 @@
+#include "xen/platform/xen_platform.hpp"  // first: Xen headers need its interface version
+
+#include <xen/errno.h>
+#include <xen/hvm/params.h>
+
+
+#include "kxen/log.hpp"
+#include "xen/platform/kvm_two_level.hpp"
+
+namespace kxen {
+
+XenPlatform::XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenAccel* accel, VcpuKicker& kicker)
+    : config_(config), memory_(memory), accel_(accel), kicker_(kicker) {
+  vcpu_info_gpa_.resize(config.vcpus);
+  timer_port_.resize(config.vcpus, 0);
+  EventChannelsConfig ec;
+  ec.vcpus = config.vcpus;
+  ec.domid = config.domid;
+  evtchn_ = std::make_unique<EventChannels>(ec, memory_, *this, *this);
+  // KVM raises 2-level ports itself so its in-kernel timers, pollers and upcalls stay coherent.
+  if (accel_) evtchn_->set_two_level_delivery(std::make_unique<KvmTwoLevelDelivery>(memory_, *this, *accel_));
+  GrantTableConfig gc;
+  gc.domid = config.domid;
+  gnttab_ = std::make_unique<GrantTable>(gc, memory_);
+  params_[HVM_PARAM_CONSOLE_PFN] = config.console_pfn;
+  params_[HVM_PARAM_STORE_PFN] = config.store_pfn;
+}
+
+XenPlatform::~XenPlatform() = default;
+
+void XenPlatform::register_hypercalls(Hypercalls& hypercalls) {
+  hypercalls.set_handler(__HYPERVISOR_event_channel_op,
+                         [this](const HypercallRequest& r, GuestVirtual& g) { return event_channel_op(r, g); });
+  hypercalls.set_handler(__HYPERVISOR_grant_table_op,
+                         [this](const HypercallRequest& r, GuestVirtual& g) { return gnttab_->hypercall(r, g); });
+  hypercalls.set_handler(__HYPERVISOR_memory_op,
+                         [this](const HypercallRequest& r, GuestVirtual& g) { return memory_op(r, g); });
+  hypercalls.set_handler(__HYPERVISOR_hvm_op,
+                         [this](const HypercallRequest& r, GuestVirtual& g) { return hvm_op(r, g); });
+  hypercalls.set_handler(__HYPERVISOR_vcpu_op,
+                         [this](const HypercallRequest& r, GuestVirtual& g) { return vcpu_op(r, g); });
+}
+
+std::uint64_t XenPlatform::hvm_param(std::uint32_t index) const {
+  std::lock_guard lock(mutex_);
+  return index < params_.size() ? params_[index] : 0;
+}
+
+void XenPlatform::set_hvm_param(std::uint32_t index, std::uint64_t value) {
+  std::lock_guard lock(mutex_);
+  if (index < params_.size()) params_[index] = value;
+}
+
+std::optional<Gpa> XenPlatform::shared_info_gpa() const {
+  std::lock_guard lock(mutex_);
+  return shared_info_gpa_;
+}
+
+std::optional<Gpa> XenPlatform::vcpu_info_gpa(std::uint32_t vcpu) const {
+  std::lock_guard lock(mutex_);
+  if (vcpu >= vcpu_info_gpa_.size()) return std::nullopt;
+  if (vcpu_info_gpa_[vcpu]) return vcpu_info_gpa_[vcpu];
+  // Until registered, vCPUs below XEN_LEGACY_MAX_VCPUS use their slot inside shared_info.
+  if (!shared_info_gpa_ || vcpu >= XEN_LEGACY_MAX_VCPUS) return std::nullopt;
+  return *shared_info_gpa_ + offsetof(shared_info, vcpu_info) + vcpu * sizeof(vcpu_info);
+}
+
+HypercallOutcome XenPlatform::event_channel_op(const HypercallRequest& request, GuestVirtual& gva) {
+  // The FIFO ABI cannot coexist with KVM's in-kernel timer, which raises 2-level bits.
+  if (accel_ && request.args[0] == EVTCHNOP_init_control) return {-XEN_ENOSYS};
+  if (request.args[0] == EVTCHNOP_close) {
+    if (auto port = gva.read_obj<evtchn_close>(request.args[1])) forget_timer_port(port->port);
+  }
+  HypercallOutcome outcome = evtchn_->hypercall(request, gva);
+  if (outcome.result == 0 && request.args[0] == EVTCHNOP_bind_virq) follow_timer_virq(request.args[1], gva);
+  return outcome;
+}
+
+void XenPlatform::follow_timer_virq(std::uint64_t arg, GuestVirtual& gva) {
+  auto op = gva.read_obj<evtchn_bind_virq>(arg);
+  if (!accel_ || !op || op->virq != VIRQ_TIMER || op->vcpu >= config_.vcpus) return;
+  // The guest may rewrite its struct: trust only what the port table says about the port.
+  evtchn_status status{};
+  status.dom = DOMID_SELF;
+  status.port = op->port;
+  if (evtchn_->status(status) != 0 || status.status != EVTCHNSTAT_virq || status.u.virq != VIRQ_TIMER ||
+      status.vcpu != op->vcpu)
+    return;
+  {
+    std::lock_guard lock(mutex_);
+    timer_port_[op->vcpu] = op->port;
+  }
+  if (!accel_->set_timer_port(op->vcpu, op->port)) spdlog::error("xen: vcpu{}: KVM refused the timer port", op->vcpu);
+}
+
+void XenPlatform::forget_timer_port(evtchn_port_t port) {
+  if (!accel_ || port == 0) return;
+  for (std::uint32_t vcpu = 0; vcpu < config_.vcpus; ++vcpu) {
+    bool was_timer = false;
+    {
+      std::lock_guard lock(mutex_);
+      was_timer = timer_port_[vcpu] == port;
+      if (was_timer) timer_port_[vcpu] = 0;
+    }
+    if (was_timer) accel_->set_timer_port(vcpu, 0);
+  }
+}
+
+}  // namespace kxen

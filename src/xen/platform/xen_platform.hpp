@@ -1,0 +1,102 @@
+// The Xen platform of one guest: event channels, grant table, XenStore and the memory, HVM and
+// vCPU operations that tie them to guest memory and to KVM's in-kernel Xen support.
+//
+// Lock order: XenPlatform::mutex_ -> EventChannels / GrantTable / XenStore locks -> GuestMemory.
+// Accel calls and vCPU kicks happen with mutex_ released.
+#pragma once
+
+#include "xen/evtchn/event_channels.hpp"  // first: it pins __XEN_INTERFACE_VERSION__
+
+#include <xen/hvm/params.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "kxen/guest_memory.hpp"
+#include "kxen/hypercall.hpp"
+#include "xen/gnttab/grant_table.hpp"
+#include "xen/hypercall/hypercalls.hpp"
+#include "xen/platform/xen_accel.hpp"
+#include "xen/xenstore/store.hpp"
+
+namespace kxen {
+
+// Wakes a vCPU so it re-enters the guest and sees a pending upcall. Implemented by Vm.
+class VcpuKicker {
+ public:
+  virtual ~VcpuKicker() = default;
+  virtual void kick_vcpu(std::uint32_t vcpu) = 0;
+};
+
+struct MemoryMapEntry {
+  std::uint64_t addr = 0;
+  std::uint64_t size = 0;
+  std::uint32_t type = 0;  // XEN_HVM_MEMMAP_TYPE_* (= e820 types)
+};
+
+struct PlatformConfig {
+  std::uint32_t vcpus = 1;
+  domid_t domid = 1;
+  std::vector<MemoryMapEntry> memory_map;
+  std::uint64_t ram_pages = 0;
+  std::uint64_t console_pfn = 0;
+  std::uint64_t store_pfn = 0;
+};
+
+class XenPlatform final : public SharedInfoLocator, public UpcallSink {
+ public:
+  XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenAccel* accel, VcpuKicker& kicker);
+  ~XenPlatform() override;
+  XenPlatform(const XenPlatform&) = delete;
+  XenPlatform& operator=(const XenPlatform&) = delete;
+
+  // Adds event_channel_op, grant_table_op, memory_op, hvm_op and vcpu_op to the table.
+  void register_hypercalls(Hypercalls& hypercalls);
+
+  EventChannels& event_channels() { return *evtchn_; }
+  GrantTable& grant_table() { return *gnttab_; }
+  std::uint64_t hvm_param(std::uint32_t index) const;
+  void set_hvm_param(std::uint32_t index, std::uint64_t value);
+  const PlatformConfig& config() const { return config_; }
+
+  // SharedInfoLocator
+  std::optional<Gpa> shared_info_gpa() const override;
+  std::optional<Gpa> vcpu_info_gpa(std::uint32_t vcpu) const override;
+  // UpcallSink
+  void kick(std::uint32_t vcpu) override { kicker_.kick_vcpu(vcpu); }
+
+  // Hypercall entry points (public for unit tests).
+  HypercallOutcome memory_op(const HypercallRequest& request, GuestVirtual& gva);
+  HypercallOutcome hvm_op(const HypercallRequest& request, GuestVirtual& gva);
+  HypercallOutcome vcpu_op(const HypercallRequest& request, GuestVirtual& gva);
+  HypercallOutcome event_channel_op(const HypercallRequest& request, GuestVirtual& gva);
+
+ private:
+  std::int64_t add_to_physmap(std::uint32_t space, std::uint64_t idx, std::uint64_t gpfn);
+  std::int64_t map_shared_info(std::uint64_t gpfn);
+  std::int64_t memory_map(std::uint64_t arg, bool long_mode, GuestVirtual& gva);
+  std::int64_t set_param(std::uint32_t index, std::uint64_t value);
+  std::int64_t register_vcpu_info(std::uint32_t vcpu, std::uint64_t arg, GuestVirtual& gva);
+  std::int64_t register_area(std::uint32_t vcpu, std::uint32_t cmd, std::uint64_t arg, GuestVirtual& gva);
+  void follow_timer_virq(std::uint64_t arg, GuestVirtual& gva);
+  void forget_timer_port(evtchn_port_t port);
+
+  PlatformConfig config_;
+  GuestMemory& memory_;
+  XenAccel* accel_;
+  VcpuKicker& kicker_;
+  std::unique_ptr<EventChannels> evtchn_;
+  std::unique_ptr<GrantTable> gnttab_;
+
+  mutable std::mutex mutex_;
+  std::optional<Gpa> shared_info_gpa_;
+  std::vector<std::optional<Gpa>> vcpu_info_gpa_;
+  std::vector<evtchn_port_t> timer_port_;
+  std::array<std::uint64_t, HVM_NR_PARAMS> params_{};
+};
+
+}  // namespace kxen
