@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "boot/kernel_file.hpp"
+#include "console/terminal.hpp"
 #include "boot/pvh_boot.hpp"
 #include "cli/exit_codes.hpp"
 #include "kvm/vm.hpp"
@@ -86,6 +87,13 @@ int run_guest(const RunOptions& options) {
   config.vcpus = options.vcpus;
   config.transport = options.transport;
   config.kvm_path = options.kvm_path;
+  const auto& layout = inputs->layout;
+  for (const auto& e : layout.e820)
+    config.platform.memory_map.push_back({e.addr, e.size, static_cast<std::uint32_t>(e.type)});
+  config.platform.ram_pages = options.memory_bytes >> kPageShift;
+  config.platform.console_pfn = layout.special.console_pfn();
+  config.platform.store_pfn = layout.special.xenstore_pfn();
+  config.services.memory_kib = options.memory_bytes >> 10;
   // Signals go to one waiter thread, never to vCPU threads (created after this mask).
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -117,6 +125,7 @@ int run_guest(const RunOptions& options) {
   std::thread signal_waiter([&] {
     int sig = 0;
     if (sigwait(&stop_signals, &sig) == 0 && sig != SIGUSR2) {
+      console::restore_terminals();  // the user gets their terminal back even if shutdown stalls
       stopped_by = sig;
       (*vm)->stop(ShutdownReason::poweroff, fmt::format("stopped by signal {}", sig));
     }

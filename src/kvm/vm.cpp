@@ -31,7 +31,7 @@ std::expected<std::unique_ptr<Vm>, std::string> Vm::create(const VmConfig& confi
     if (auto r = vm->vm_.create_irqchip(); !r) return std::unexpected(r.error());
   }
   if (auto r = vm->setup_vcpus(config.vcpus); !r) return std::unexpected(r.error());
-  vm->setup_platform(config.platform);
+  if (auto r = vm->setup_platform(config.platform, config.services); !r) return std::unexpected(r.error());
   spdlog::info("kvm: hypercall transport {}: {}", transport_name(vm->transport_), transport_limits(vm->transport_));
   return vm;
 }
@@ -79,7 +79,7 @@ std::expected<void, std::string> Vm::setup_vcpus(std::uint32_t count) {
   return {};
 }
 
-void Vm::setup_platform(PlatformConfig config) {
+std::expected<void, std::string> Vm::setup_platform(PlatformConfig config, const PvServicesConfig& services) {
   config.vcpus = vcpu_count();
   if (transport_ == TransportKind::kvm_xen) {
     accel_ = std::make_unique<KvmXenAccel>(vm_, vcpus_);
@@ -87,6 +87,11 @@ void Vm::setup_platform(PlatformConfig config) {
   }
   platform_ = std::make_unique<XenPlatform>(config, memory_, accel_.get(), *this);
   platform_->register_hypercalls(*hypercalls_);
+  auto started = PvServices::start(*platform_, memory_, services,
+                                   [this] { stop(ShutdownReason::poweroff, "the console user pressed Ctrl-]"); });
+  if (!started) return std::unexpected(started.error());
+  services_ = std::move(*started);
+  return {};
 }
 
 void Vm::kick_vcpu(std::uint32_t vcpu) {
@@ -154,17 +159,8 @@ void Vm::guest_crashed(std::uint32_t vcpu, std::string_view why) {
   stop(ShutdownReason::crash, fmt::format("vcpu{}: {}", vcpu, why));
 }
 
-void Vm::console_output(std::string_view bytes) {
-  std::lock_guard lock(console_mutex_);
-  for (std::size_t done = 0; done < bytes.size();) {
-    const ssize_t n = ::write(STDOUT_FILENO, bytes.data() + done, bytes.size() - done);
-    if (n <= 0) return;  // a closed stdout must not stop the guest
-    done += static_cast<std::size_t>(n);
-  }
-}
+void Vm::console_output(std::string_view bytes) { services_->console().write_host_output(bytes); }
 
-std::size_t Vm::console_input(std::span<char>) {
-  return 0;  // no console input is queued until the PV console backend owns stdin
-}
+std::size_t Vm::console_input(std::span<char> out) { return services_->console().read_early_input(out); }
 
 }  // namespace kxen

@@ -19,6 +19,7 @@
 #include "kxen/hypercall.hpp"
 #include "kvm/kvm_xen_accel.hpp"
 #include "xen/hypercall/hypercalls.hpp"
+#include "xen/platform/pv_services.hpp"
 #include "xen/platform/xen_platform.hpp"
 
 namespace kxen {
@@ -34,6 +35,7 @@ struct VmConfig {
   TransportRequest transport = TransportRequest::automatic;
   std::string kvm_path = "/dev/kvm";
   PlatformConfig platform;  // memory map, special pages; vcpus is filled from `vcpus`
+  PvServicesConfig services;
 };
 
 // How the guest ended: a Xen shutdown reason, or a fault kxen treats as a crash.
@@ -78,7 +80,7 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   Vm(KvmSystem kvm, VmFd vm, TransportKind transport, std::uint32_t vcpus);
   std::expected<void, std::string> setup_memory(const std::vector<RamRange>& ram);
   std::expected<void, std::string> setup_vcpus(std::uint32_t count);
-  void setup_platform(PlatformConfig config);
+  std::expected<void, std::string> setup_platform(PlatformConfig config, const PvServicesConfig& services);
 
   KvmSystem kvm_;
   VmFd vm_;
@@ -88,7 +90,7 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::unique_ptr<KvmXenAccel> accel_;  // only with the kvm-xen transport
   std::unique_ptr<XenPlatform> platform_;
-  std::mutex console_mutex_;
+  std::unique_ptr<PvServices> services_;  // after platform_ and memory_: destroyed before them
 
   std::mutex state_mutex_;
   std::condition_variable stopped_cv_;
