@@ -19,6 +19,13 @@ bool KvmXenAccel::vcpu_attr(std::uint32_t vcpu, const kvm_xen_vcpu_attr& attr) {
   });
 }
 
+bool KvmXenAccel::set_long_mode(bool long_mode) {
+  kvm_xen_hvm_attr attr{};
+  attr.type = KVM_XEN_ATTR_TYPE_LONG_MODE;
+  attr.u.long_mode = long_mode ? 1 : 0;
+  return vm_attr(attr);
+}
+
 bool KvmXenAccel::set_shared_info(Gpa gpa) {
   kvm_xen_hvm_attr attr{};
   attr.type = KVM_XEN_ATTR_TYPE_SHARED_INFO;

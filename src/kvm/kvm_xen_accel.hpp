@@ -14,6 +14,7 @@ class KvmXenAccel final : public XenAccel {
  public:
   KvmXenAccel(VmFd& vm, std::vector<std::unique_ptr<Vcpu>>& vcpus) : vm_(vm), vcpus_(vcpus) {}
 
+  bool set_long_mode(bool long_mode) override;
   bool set_shared_info(Gpa gpa) override;
   bool set_vcpu_info(std::uint32_t vcpu, Gpa gpa) override;
   bool set_vcpu_time_info(std::uint32_t vcpu, Gpa gpa) override;

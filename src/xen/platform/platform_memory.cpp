@@ -59,12 +59,12 @@ HypercallOutcome XenPlatform::memory_op(const HypercallRequest& request, GuestVi
         auto op = gva.read_obj<xen_add_to_physmap>(arg);
         if (!op) return {-XEN_EFAULT};
         if (!self(op->domid, config_.domid)) return {-XEN_ESRCH};
-        return {add_to_physmap(op->space, op->idx, op->gpfn)};
+        return {add_to_physmap(op->space, op->idx, op->gpfn, request.long_mode)};
       }
       auto op = gva.read_obj<AddToPhysmap32>(arg);
       if (!op) return {-XEN_EFAULT};
       if (!self(op->domid, config_.domid)) return {-XEN_ESRCH};
-      return {add_to_physmap(op->space, op->idx, op->gpfn)};
+      return {add_to_physmap(op->space, op->idx, op->gpfn, request.long_mode)};
     }
     case XENMEM_memory_map: return {memory_map(arg, request.long_mode, gva)};
     case XENMEM_current_reservation:
@@ -83,10 +83,11 @@ HypercallOutcome XenPlatform::memory_op(const HypercallRequest& request, GuestVi
   }
 }
 
-std::int64_t XenPlatform::add_to_physmap(std::uint32_t space, std::uint64_t idx, std::uint64_t gpfn) {
+std::int64_t XenPlatform::add_to_physmap(std::uint32_t space, std::uint64_t idx, std::uint64_t gpfn,
+                                         bool long_mode) {
   if (gpfn == 0 || gpfn > kMaxGpfn) return -XEN_EINVAL;
   switch (space) {
-    case XENMAPSPACE_shared_info: return idx == 0 ? map_shared_info(gpfn) : -XEN_EINVAL;
+    case XENMAPSPACE_shared_info: return idx == 0 ? map_shared_info(gpfn, long_mode) : -XEN_EINVAL;
     case XENMAPSPACE_grant_table: {
       const bool status = (idx & XENMAPIDX_grant_table_status) != 0;
       return gnttab_->map_frame(static_cast<std::uint32_t>(idx & ~std::uint64_t{XENMAPIDX_grant_table_status}), status,
@@ -98,7 +99,7 @@ std::int64_t XenPlatform::add_to_physmap(std::uint32_t space, std::uint64_t idx,
   }
 }
 
-std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn) {
+std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn, bool long_mode) {
   const Gpa gpa = gpfn << kPageShift;
   // Linux picks a RAM page (it becomes shared_info in place); others pick a hole (an overlay).
   if (!memory_.is_ram(gpa, kPageSize)) {
@@ -116,10 +117,27 @@ std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn) {
   {
     std::lock_guard lock(mutex_);
     shared_info_gpa_ = gpa;
+    long_mode_ = long_mode;
   }
-  if (accel_ && !accel_->set_shared_info(gpa)) return -XEN_EINVAL;
+  if (accel_) {
+    if (!accel_->set_long_mode(long_mode) || !accel_->set_shared_info(gpa)) return -XEN_EINVAL;
+    point_kvm_at_legacy_vcpu_info(gpa);
+  }
   spdlog::debug("xen: shared_info at {:#x}", gpa);
   return 0;
+}
+
+void XenPlatform::point_kvm_at_legacy_vcpu_info(Gpa shared_info_gpa) {
+  // KVM keeps pvclock and upcall state only in a vcpu_info it was told about: until a vCPU
+  // registers its own, that is its legacy slot inside shared_info.
+  const std::uint32_t legacy = std::min<std::uint32_t>(config_.vcpus, XEN_LEGACY_MAX_VCPUS);
+  for (std::uint32_t vcpu = 0; vcpu < legacy; ++vcpu) {
+    {
+      std::lock_guard lock(mutex_);
+      if (vcpu_info_gpa_[vcpu]) continue;
+    }
+    accel_->set_vcpu_info(vcpu, shared_info_gpa + offsetof(shared_info, vcpu_info) + vcpu * sizeof(vcpu_info));
+  }
 }
 
 std::int64_t XenPlatform::memory_map(std::uint64_t arg, bool long_mode, GuestVirtual& gva) {

@@ -11,6 +11,8 @@ namespace kxen {
 class XenAccel {
  public:
   virtual ~XenAccel() = default;
+  // Which shared_info/vcpu_info layout KVM writes: Xen latches it from the guest's mode.
+  virtual bool set_long_mode(bool long_mode) = 0;
   virtual bool set_shared_info(Gpa gpa) = 0;
   virtual bool set_vcpu_info(std::uint32_t vcpu, Gpa gpa) = 0;
   virtual bool set_vcpu_time_info(std::uint32_t vcpu, Gpa gpa) = 0;

@@ -65,6 +65,11 @@ std::optional<Gpa> XenPlatform::vcpu_info_gpa(std::uint32_t vcpu) const {
   return *shared_info_gpa_ + offsetof(shared_info, vcpu_info) + vcpu * sizeof(vcpu_info);
 }
 
+bool XenPlatform::shared_info_64bit() const {
+  std::lock_guard lock(mutex_);
+  return long_mode_;
+}
+
 HypercallOutcome XenPlatform::event_channel_op(const HypercallRequest& request, GuestVirtual& gva) {
   // The FIFO ABI cannot coexist with KVM's in-kernel timer, which raises 2-level bits.
   if (accel_ && request.args[0] == EVTCHNOP_init_control) return {-XEN_ENOSYS};

@@ -66,6 +66,7 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   // SharedInfoLocator
   std::optional<Gpa> shared_info_gpa() const override;
   std::optional<Gpa> vcpu_info_gpa(std::uint32_t vcpu) const override;
+  bool shared_info_64bit() const override;
   // UpcallSink
   void kick(std::uint32_t vcpu) override { kicker_.kick_vcpu(vcpu); }
 
@@ -76,8 +77,9 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   HypercallOutcome event_channel_op(const HypercallRequest& request, GuestVirtual& gva);
 
  private:
-  std::int64_t add_to_physmap(std::uint32_t space, std::uint64_t idx, std::uint64_t gpfn);
-  std::int64_t map_shared_info(std::uint64_t gpfn);
+  std::int64_t add_to_physmap(std::uint32_t space, std::uint64_t idx, std::uint64_t gpfn, bool long_mode);
+  std::int64_t map_shared_info(std::uint64_t gpfn, bool long_mode);
+  void point_kvm_at_legacy_vcpu_info(Gpa shared_info);
   std::int64_t memory_map(std::uint64_t arg, bool long_mode, GuestVirtual& gva);
   std::int64_t set_param(std::uint32_t index, std::uint64_t value);
   std::int64_t register_vcpu_info(std::uint32_t vcpu, std::uint64_t arg, GuestVirtual& gva);
@@ -94,6 +96,7 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
 
   mutable std::mutex mutex_;
   std::optional<Gpa> shared_info_gpa_;
+  bool long_mode_ = true;  // layout of shared_info, latched when the guest maps it
   std::vector<std::optional<Gpa>> vcpu_info_gpa_;
   std::vector<evtchn_port_t> timer_port_;
   std::array<std::uint64_t, HVM_NR_PARAMS> params_{};
