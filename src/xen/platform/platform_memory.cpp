@@ -77,7 +77,7 @@ HypercallOutcome XenPlatform::memory_op(const HypercallRequest& request, GuestVi
     case XENMEM_maximum_gpfn: {
       std::uint64_t top = 0;
       for (const auto& e : config_.memory_map) top = std::max(top, e.addr + e.size);
-      return {static_cast<std::int64_t>((top >> kPageShift) - 1)};
+      return {top == 0 ? 0 : static_cast<std::int64_t>((top >> kPageShift) - 1)};
     }
     default: return {-XEN_ENOSYS};
   }
@@ -114,15 +114,14 @@ std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn, bool long_mode) {
   // Every event channel starts masked, as on Xen.
   auto* info = reinterpret_cast<shared_info*>(page->data());
   std::fill(std::begin(info->evtchn_mask), std::end(info->evtchn_mask), ~xen_ulong_t{0});
+  // Recorded only once KVM agreed, so user space and KVM never disagree about the page.
+  if (accel_ && (!accel_->set_long_mode(long_mode) || !accel_->set_shared_info(gpa))) return -XEN_EINVAL;
   {
     std::lock_guard lock(mutex_);
     shared_info_gpa_ = gpa;
     long_mode_ = long_mode;
   }
-  if (accel_) {
-    if (!accel_->set_long_mode(long_mode) || !accel_->set_shared_info(gpa)) return -XEN_EINVAL;
-    point_kvm_at_legacy_vcpu_info(gpa);
-  }
+  if (accel_) point_kvm_at_legacy_vcpu_info(gpa);
   spdlog::debug("xen: shared_info at {:#x}", gpa);
   return 0;
 }

@@ -58,9 +58,14 @@ std::int64_t XenPlatform::register_vcpu_info(std::uint32_t vcpu, std::uint64_t a
       const Gpa legacy = *shared_info_gpa_ + offsetof(shared_info, vcpu_info) + vcpu * sizeof(vcpu_info);
       if (auto old = memory_.read_obj<vcpu_info>(legacy)) memory_.write_obj(gpa, *old);
     }
+  }
+  // Recorded only once KVM agreed, so both sides always use the same vcpu_info.
+  if (accel_ && !accel_->set_vcpu_info(vcpu, gpa)) return -XEN_EINVAL;
+  {
+    std::lock_guard lock(mutex_);
+    if (vcpu_info_gpa_[vcpu]) return -XEN_EINVAL;  // a concurrent registration won
     vcpu_info_gpa_[vcpu] = gpa;
   }
-  if (accel_ && !accel_->set_vcpu_info(vcpu, gpa)) return -XEN_EINVAL;
   spdlog::debug("xen: vcpu{} vcpu_info at {:#x}", vcpu, gpa);
   return 0;
 }

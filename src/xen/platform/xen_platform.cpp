@@ -5,6 +5,8 @@
 
 
 #include "kxen/log.hpp"
+
+#include <utility>
 #include "xen/platform/kvm_two_level.hpp"
 
 namespace kxen {
@@ -78,6 +80,7 @@ HypercallOutcome XenPlatform::event_channel_op(const HypercallRequest& request, 
   }
   HypercallOutcome outcome = evtchn_->hypercall(request, gva);
   if (outcome.result == 0 && request.args[0] == EVTCHNOP_bind_virq) follow_timer_virq(request.args[1], gva);
+  if (outcome.result == 0 && request.args[0] == EVTCHNOP_reset) forget_all_timer_ports();
   return outcome;
 }
 
@@ -96,6 +99,18 @@ void XenPlatform::follow_timer_virq(std::uint64_t arg, GuestVirtual& gva) {
     timer_port_[op->vcpu] = op->port;
   }
   if (!accel_->set_timer_port(op->vcpu, op->port)) spdlog::error("xen: vcpu{}: KVM refused the timer port", op->vcpu);
+}
+
+void XenPlatform::forget_all_timer_ports() {
+  if (!accel_) return;
+  for (std::uint32_t vcpu = 0; vcpu < config_.vcpus; ++vcpu) {
+    evtchn_port_t old = 0;
+    {
+      std::lock_guard lock(mutex_);
+      old = std::exchange(timer_port_[vcpu], 0);
+    }
+    if (old != 0) accel_->set_timer_port(vcpu, 0);
+  }
 }
 
 void XenPlatform::forget_timer_port(evtchn_port_t port) {

@@ -86,6 +86,7 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::int64_t register_area(std::uint32_t vcpu, std::uint32_t cmd, std::uint64_t arg, GuestVirtual& gva);
   void follow_timer_virq(std::uint64_t arg, GuestVirtual& gva);
   void forget_timer_port(evtchn_port_t port);
+  void forget_all_timer_ports();
 
   PlatformConfig config_;
   GuestMemory& memory_;
