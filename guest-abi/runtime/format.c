@@ -150,6 +150,13 @@ int rt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
     return (int)o.len;
 }
 
+size_t rt_vformat(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    int n = rt_vsnprintf(buf, size, fmt, ap);
+    if (n < 0 || size == 0) return 0;
+    return (size_t)n < size ? (size_t)n : size - 1;
+}
+
 int rt_snprintf(char *buf, size_t size, const char *fmt, ...)
 {
     va_list ap;

@@ -73,6 +73,8 @@ void debugcon_puts(const char *s);
 
 /* ---- printf-lite: %s %c %d %i %u %x %p %%, length modifiers l ll z; width and 0 flag ---- */
 int rt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+/* rt_vsnprintf, returning how many bytes landed in buf (without the NUL): what a sink writes. */
+size_t rt_vformat(char *buf, size_t size, const char *fmt, va_list ap);
 int rt_snprintf(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Formats into a 256-byte buffer and writes it to port 0xE9. */

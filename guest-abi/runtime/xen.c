@@ -28,8 +28,7 @@ long xen_console_printf(const char *fmt, ...)
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = rt_vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t len = rt_vformat(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
     return xen_console_write(buf, len);
 }

@@ -1,6 +1,7 @@
 // Shared fixtures for the event-channel unit tests: real GuestMemory, fake locator/sink/GVA.
 #pragma once
 
+#include "../../support/identity_virtual.hpp"
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -36,16 +37,7 @@ class FakeSink final : public UpcallSink {
   void port_raised(evtchn_port_t port) override { raised.push_back(port); }
 };
 
-// Guest-virtual == guest-physical, like a guest running with paging off.
-class IdentityGva final : public GuestVirtual {
- public:
-  explicit IdentityGva(GuestMemory& memory) : memory_(memory) {}
-  bool read(std::uint64_t gva, std::span<std::byte> out) override { return memory_.read(gva, out); }
-  bool write(std::uint64_t gva, std::span<const std::byte> in) override { return memory_.write(gva, in); }
-
- private:
-  GuestMemory& memory_;
-};
+using IdentityGva = IdentityVirtual;
 
 inline constexpr Gpa kShinfo = 0x10000;
 

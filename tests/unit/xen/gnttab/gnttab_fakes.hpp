@@ -2,6 +2,7 @@
 // whose frame 0 the guest has mapped at kFrameGfn (a hole above RAM).
 #pragma once
 
+#include "../../support/identity_virtual.hpp"
 #include "xen/gnttab/grant_abi.hpp"
 
 #include <catch2/catch.hpp>
@@ -16,15 +17,7 @@ inline constexpr std::uint64_t kFrameGfn = 0x200;
 inline constexpr std::uint64_t kStatusGfn = 0x300;
 inline constexpr std::uint64_t kDataGfn = 0x50;
 
-class GnttabGva final : public GuestVirtual {
- public:
-  explicit GnttabGva(GuestMemory& memory) : memory_(memory) {}
-  bool read(std::uint64_t gva, std::span<std::byte> out) override { return memory_.read(gva, out); }
-  bool write(std::uint64_t gva, std::span<const std::byte> in) override { return memory_.write(gva, in); }
-
- private:
-  GuestMemory& memory_;
-};
+using GnttabGva = IdentityVirtual;
 
 struct GnttabWorld {
   GuestMemory memory;

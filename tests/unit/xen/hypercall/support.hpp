@@ -1,6 +1,7 @@
 // Test doubles for the hypercall core: a recording host, identity virtual memory, page tables.
 #pragma once
 
+#include "../../support/identity_virtual.hpp"
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -31,16 +32,6 @@ class FakeHost final : public HypercallHost {
   std::vector<ShutdownReason> shutdowns;
 };
 
-// Virtual == physical: what a guest with paging off sees.
-class IdentityVirtual final : public GuestVirtual {
- public:
-  explicit IdentityVirtual(GuestMemory& memory) : memory_(memory) {}
-  bool read(std::uint64_t gva, std::span<std::byte> out) override { return memory_.read(gva, out); }
-  bool write(std::uint64_t gva, std::span<const std::byte> in) override { return memory_.write(gva, in); }
-
- private:
-  GuestMemory& memory_;
-};
 
 inline constexpr std::uint64_t kP = 1, kRW = 2, kPS = 0x80;
 inline constexpr std::uint64_t kCr0Pe = 1, kCr0Wp = 1ull << 16, kCr0Pg = 1ull << 31;
