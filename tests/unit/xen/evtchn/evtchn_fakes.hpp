@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <mutex>
 #include <vector>
 
 #include "xen/evtchn/event_channels.hpp"
@@ -29,12 +30,23 @@ class FakeLocator final : public SharedInfoLocator {
   bool shared_info_64bit() const override { return long_mode; }
 };
 
+// EventChannels calls the sink from every sending thread at once: record under a lock.
+// Tests read the vectors only after their threads have joined.
 class FakeSink final : public UpcallSink {
  public:
   std::vector<std::uint32_t> kicks;
   std::vector<evtchn_port_t> raised;
-  void kick(std::uint32_t vcpu) override { kicks.push_back(vcpu); }
-  void port_raised(evtchn_port_t port) override { raised.push_back(port); }
+  void kick(std::uint32_t vcpu) override {
+    std::lock_guard lock(mutex_);
+    kicks.push_back(vcpu);
+  }
+  void port_raised(evtchn_port_t port) override {
+    std::lock_guard lock(mutex_);
+    raised.push_back(port);
+  }
+
+ private:
+  std::mutex mutex_;
 };
 
 using IdentityGva = IdentityVirtual;
