@@ -1,6 +1,8 @@
 // What the hypercall core reports to the guest; filled by the VM builder from its configuration.
 #pragma once
 
+#include <xen/features.h>
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -12,12 +14,9 @@ namespace kxen {
 // pvclock, vNUMA-aware memory_op, not direct-mapped. No hvm_pirqs (no emulated PIRQs), no
 // supervisor_mode_kernel (PV only), no dom0.
 inline constexpr std::uint32_t kPvhDomUFeatures =
-    (1u << 0)      // XENFEAT_writable_page_tables
-    | (1u << 2)    // XENFEAT_auto_translated_physmap
-    | (1u << 8)    // XENFEAT_hvm_callback_vector
-    | (1u << 9)    // XENFEAT_hvm_safe_pvclock
-    | (1u << 13)   // XENFEAT_memory_op_vnode_supported
-    | (1u << 16);  // XENFEAT_not_direct_mapped
+    (1u << XENFEAT_writable_page_tables) | (1u << XENFEAT_auto_translated_physmap) |
+    (1u << XENFEAT_hvm_callback_vector) | (1u << XENFEAT_hvm_safe_pvclock) |
+    (1u << XENFEAT_memory_op_vnode_supported) | (1u << XENFEAT_not_direct_mapped);
 
 struct HypercallConfig {
   std::uint32_t vcpu_count = 1;

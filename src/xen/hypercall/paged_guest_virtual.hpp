@@ -41,6 +41,10 @@ class PagedGuestVirtual final : public GuestVirtual {
   bool write(std::uint64_t gva, std::span<const std::byte> in) override;
 
   std::optional<Gpa> translate(std::uint64_t gva, Access access) const;
+  // GuestVirtual's form, used for areas Xen keeps by address (runstate, vcpu_time_info).
+  std::optional<std::uint64_t> translate(std::uint64_t gva, bool for_write) override {
+    return translate(gva, for_write ? Access::write : Access::read);
+  }
   PagingMode mode() const { return mode_; }
 
  private:

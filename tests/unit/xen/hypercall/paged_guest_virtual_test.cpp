@@ -211,3 +211,13 @@ TEST_CASE("an impossible paging state translates nothing", "[hypercall]") {
   CHECK(gv.mode() == PagingMode::invalid);
   CHECK_FALSE(gv.translate(0x1000, Access::read));
 }
+
+TEST_CASE("translate through the GuestVirtual interface follows the page walk", "[hypercall]") {
+  // vcpu_op resolves runstate/time areas through GuestVirtual&; it must reach the real walker.
+  GuestMemory memory;
+  REQUIRE_FALSE(memory.add_ram(0, 1 << 20));
+  PagedGuestVirtual flat(memory, PagingState{kCr0Pe, 0, 0, 0});
+  GuestVirtual& virt = flat;
+  CHECK(virt.translate(0x1234, true) == std::optional<std::uint64_t>(0x1234));
+  CHECK(virt.translate(0x1234, false) == flat.translate(0x1234, Access::read));
+}
