@@ -66,6 +66,13 @@ long xen_console_write(const char *buf, size_t len);
 long xen_version(int cmd, void *arg);
 /* HYPERVISOR_sched_op(SCHEDOP_shutdown, reason): returns only on failure (negative errno). */
 long xen_shutdown(unsigned int reason);
+/* HYPERVISOR_sched_op(SCHEDOP_yield): lets the hypervisor run (e.g. a backend being polled). */
+long xen_yield(void);
+/* Thin wrappers: each passes its op struct's address and returns the hypercall's result. */
+long xen_event_channel_op(int cmd, void *arg);                    /* EVTCHNOP_* */
+long xen_grant_table_op(unsigned int cmd, void *ops, unsigned int count); /* GNTTABOP_* */
+long xen_memory_op(unsigned int cmd, void *arg);                  /* XENMEM_* */
+long xen_hvm_op(unsigned int op, void *arg);                      /* HVMOP_* */
 
 /* ---- debug console (port 0xE9), usable before anything else ---- */
 void debugcon_write(const char *buf, size_t len);

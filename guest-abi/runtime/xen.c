@@ -23,6 +23,32 @@ long xen_shutdown(unsigned int reason)
                       0);
 }
 
+long xen_yield(void)
+{
+    return hypercall5(__HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0, 0, 0);
+}
+
+long xen_event_channel_op(int cmd, void *arg)
+{
+    return hypercall5(__HYPERVISOR_event_channel_op, (unsigned long)cmd, (unsigned long)(uintptr_t)arg,
+                      0, 0, 0);
+}
+
+long xen_grant_table_op(unsigned int cmd, void *ops, unsigned int count)
+{
+    return hypercall5(__HYPERVISOR_grant_table_op, cmd, (unsigned long)(uintptr_t)ops, count, 0, 0);
+}
+
+long xen_memory_op(unsigned int cmd, void *arg)
+{
+    return hypercall5(__HYPERVISOR_memory_op, cmd, (unsigned long)(uintptr_t)arg, 0, 0, 0);
+}
+
+long xen_hvm_op(unsigned int op, void *arg)
+{
+    return hypercall5(__HYPERVISOR_hvm_op, op, (unsigned long)(uintptr_t)arg, 0, 0, 0);
+}
+
 long xen_console_printf(const char *fmt, ...)
 {
     char buf[256];
