@@ -36,11 +36,13 @@ grub_session() {
     name=$1
     limit=$2
     shift 2
-    rm -f "$name.in"
-    mkfifo "$name.in" || fail "mkfifo failed"
-    "$KXEN" run "$@" <"$name.in" >"$name.out" 2>"$name.err" &
+    # The FIFO lives in /tmp: the lab's shared scratch folder cannot hold one.
+    fifo_dir=$(mktemp -d) || fail "mktemp failed"
+    mkfifo "$fifo_dir/in" || fail "mkfifo failed"
+    "$KXEN" run "$@" <"$fifo_dir/in" >"$name.out" 2>"$name.err" &
     kxen_pid=$!
-    exec 3>"$name.in"  # the console's input stays open while we type
+    exec 3>"$fifo_dir/in"  # the console's input stays open while we type
+    rm -rf "$fifo_dir"
     start=$(date +%s)
     if wait_for 'grub> ' "$name.out" "$limit"; then
         echo "$name: prompt after $(($(date +%s) - start)) s"
