@@ -63,12 +63,14 @@ int finish_frame_list(GuestVirtual& gva, std::uint64_t arg, const FrameListOp& o
   return gva.write_obj(arg + op.status_off, status) ? 0 : -XEN_EFAULT;
 }
 
+// Reads T, runs op, copies T back on success (or always, where Xen does: set_version reports
+// the current version even when it refuses the switch).
 template <class T, class Op>
-HypercallOutcome with_struct(GuestVirtual& gva, std::uint64_t arg, Op&& op) {
+HypercallOutcome with_struct(GuestVirtual& gva, std::uint64_t arg, Op&& op, bool copy_back_on_error = false) {
   auto value = gva.read_obj<T>(arg);
   if (!value) return result(-XEN_EFAULT);
   const int rc = op(*value);
-  if (rc == 0 && !gva.write_obj(arg, *value)) return result(-XEN_EFAULT);
+  if ((rc == 0 || copy_back_on_error) && !gva.write_obj(arg, *value)) return result(-XEN_EFAULT);
   return result(rc);
 }
 }  // namespace
@@ -89,7 +91,7 @@ HypercallOutcome GrantTable::dispatch(std::uint32_t cmd, std::uint64_t arg, std:
       return with_struct<gnttab_query_size>(gva, arg, [&](auto& op) { return query_size(op); });
     case GNTTABOP_set_version:
       if (!single) return result(-XEN_EINVAL);
-      return with_struct<gnttab_set_version>(gva, arg, [&](auto& op) { return set_version(op); });
+      return with_struct<gnttab_set_version>(gva, arg, [&](auto& op) { return set_version(op); }, true);
     case GNTTABOP_get_version:
       if (!single) return result(-XEN_EINVAL);
       return with_struct<gnttab_get_version>(gva, arg, [&](auto& op) { return get_version(op); });
@@ -109,8 +111,9 @@ HypercallOutcome GrantTable::dispatch(std::uint32_t cmd, std::uint64_t arg, std:
       const std::int16_t st = get_status_frames(op->dom, op->nr_frames, gfns);
       return result(finish_frame_list(gva, arg, *op, st, gfns, 8));
     }
+    case GNTTABOP_copy: return copy_ops(arg, count, long_mode, gva);
     default:
-      // map/unmap/copy/transfer of foreign grants: this guest is the only domU, nothing to map.
+      // map/unmap/transfer of foreign grants: this guest is the only domU, nothing to map.
       KXEN_GUEST_WARN("gnttab: unsupported GNTTABOP {}", cmd);
       return result(-XEN_ENOSYS);
   }

@@ -8,7 +8,7 @@ namespace kxen {
 
 std::expected<GrantMapping, std::int16_t> GrantTable::map(grant_ref_t ref, bool writable) {
   std::lock_guard lock(mutex_);
-  const auto act = acquire_locked(ref, writable, true);
+  const auto act = acquire_locked(ref, writable, true, kBackendDomid);
   if (!act) return std::unexpected(act.error());
   const auto page = page_of((*act)->gfn);
   if (!page) {
@@ -33,7 +33,7 @@ std::int16_t GrantTable::copy(grant_ref_t ref, std::uint32_t offset, std::size_t
                               const std::byte* src, std::byte* dst) {
   if (offset > kPageSize || len > kPageSize - offset) return GNTST_bad_copy_arg;
   std::lock_guard lock(mutex_);
-  const auto act = acquire_locked(ref, to_grant, false);
+  const auto act = acquire_locked(ref, to_grant, false, kBackendDomid);
   if (!act) return act.error();
   const Active& a = **act;
   std::int16_t status = GNTST_okay;

@@ -20,10 +20,10 @@ std::atomic_ref<std::uint32_t> header_word(std::byte* entry) {
 std::uint16_t flags_of(std::uint32_t header) { return static_cast<std::uint16_t>(header & kFlagsMask); }
 domid_t domid_of(std::uint32_t header) { return static_cast<domid_t>(header >> 16); }
 
-// Type check shared by both versions: only full-page (for maps) permit_access grants to dom0.
-std::int16_t check_entry(std::uint32_t header, bool for_map) {
+// Type check shared by both versions: only full-page (for maps) permit_access grants to `grantee`.
+std::int16_t check_entry(std::uint32_t header, bool for_map, domid_t grantee) {
   const std::uint16_t mask = GTF_type_mask | (for_map ? GTF_sub_page : 0);
-  if ((flags_of(header) & mask) != GTF_permit_access || domid_of(header) != 0) return GNTST_general_error;
+  if ((flags_of(header) & mask) != GTF_permit_access || domid_of(header) != grantee) return GNTST_general_error;
   return GNTST_okay;
 }
 }  // namespace
@@ -45,8 +45,8 @@ std::uint16_t* GrantTable::status_locked(grant_ref_t ref) const {
   return reinterpret_cast<std::uint16_t*>(base) + ref % per_frame;
 }
 
-std::int16_t GrantTable::set_status_locked(grant_ref_t ref, bool writable, bool for_map, const Active& act,
-                                           Active& fresh) {
+std::int16_t GrantTable::set_status_locked(grant_ref_t ref, bool writable, bool for_map, domid_t grantee,
+                                           const Active& act, Active& fresh) {
   std::byte* entry = entry_locked(ref);
   if (!entry) return GNTST_bad_gntref;
   auto hdr = header_word(entry);
@@ -54,7 +54,7 @@ std::int16_t GrantTable::set_status_locked(grant_ref_t ref, bool writable, bool 
   const std::uint16_t bits = GTF_reading | (writable ? GTF_writing : 0);
   if (version_ == 1) {
     for (int attempt = 0;; ++attempt) {
-      if (act.pins == 0 && check_entry(seen, for_map) != GNTST_okay) return GNTST_general_error;
+      if (act.pins == 0 && check_entry(seen, for_map, grantee) != GNTST_okay) return GNTST_general_error;
       if (writable && (flags_of(seen) & GTF_readonly)) return GNTST_general_error;
       if (hdr.compare_exchange_strong(seen, seen | bits)) break;
       if (attempt == kCmpxchgRetries) {
@@ -66,7 +66,7 @@ std::int16_t GrantTable::set_status_locked(grant_ref_t ref, bool writable, bool 
     return GNTST_okay;
   }
   // v2: flags live in a separate status word, so set them, then re-check the header.
-  if (act.pins == 0 && check_entry(seen, for_map) != GNTST_okay) return GNTST_general_error;
+  if (act.pins == 0 && check_entry(seen, for_map, grantee) != GNTST_okay) return GNTST_general_error;
   if (writable && (flags_of(seen) & GTF_readonly)) return GNTST_general_error;
   std::uint16_t* status = status_locked(ref);
   if (!status) {
@@ -98,21 +98,24 @@ void GrantTable::clear_status_locked(grant_ref_t ref, bool clear_reading, bool c
 }
 
 std::expected<GrantTable::Active*, std::int16_t> GrantTable::acquire_locked(grant_ref_t ref, bool writable,
-                                                                           bool for_map) {
+                                                                           bool for_map, domid_t grantee) {
   if (ref >= nr_frames_ * entries_per_frame()) return std::unexpected(GNTST_bad_gntref);
   auto it = active_.find(ref);
   const Active none;
   const Active& act = it == active_.end() ? none : it->second;
+  // A pinned entry serves only the domain that pinned it first (as Xen's act->domid).
+  if (act.pins != 0 && act.grantee != grantee) return std::unexpected(GNTST_general_error);
   // Touch the shared entry only on the first pin, or the first writable one.
   if (act.pins == 0 || (writable && act.write_pins == 0)) {
     Active fresh;
-    if (const auto st = set_status_locked(ref, writable, for_map, act, fresh); st != GNTST_okay)
+    if (const auto st = set_status_locked(ref, writable, for_map, grantee, act, fresh); st != GNTST_okay)
       return std::unexpected(st);
     if (act.pins == 0) {
       if (!page_of(fresh.gfn) || std::uint32_t{fresh.window_off} + fresh.window_len > kPageSize) {
         clear_status_locked(ref, true, writable);
         return std::unexpected(GNTST_bad_page);
       }
+      fresh.grantee = grantee;
       it = active_.insert_or_assign(ref, fresh).first;
     }
   }

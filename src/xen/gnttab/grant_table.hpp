@@ -1,6 +1,7 @@
 // The guest's grant table (v1 and v2): frames that live as GuestMemory overlays mapped by
-// XENMEM_add_to_physmap, the GNTTABOP_* hypercall, and the dom0 side kxen's backends use to
-// map and copy granted pages.
+// XENMEM_add_to_physmap, the GNTTABOP_* hypercall (including GNTTABOP_copy between the
+// guest's own grants and frames), and the dom0 side kxen's backends use to map and copy
+// granted pages.
 //
 // Lock order: GrantTable::mutex_ -> GuestMemory's mutex (leaf; its region listener runs
 // under our lock when map_frame() moves a frame).
@@ -20,6 +21,9 @@
 #include "kxen/hypercall.hpp"
 
 namespace kxen {
+
+// Backends map and copy as dom0.
+inline constexpr domid_t kBackendDomid = 0;
 
 struct GrantTableConfig {
   domid_t domid = 1;              // the guest's own domain id
@@ -82,8 +86,13 @@ class GrantTable final {
   std::int16_t copy_from_grant(grant_ref_t ref, std::uint32_t offset, std::span<std::byte> out);
   std::int16_t copy_to_grant(grant_ref_t ref, std::uint32_t offset, std::span<const std::byte> in);
 
+  // GNTTABOP_copy as the guest issues it, on a host copy of one op: grefs name the guest's
+  // own grants to itself, gmfns its own RAM (DOMID_SELF only). Returns the op's GNTST_*.
+  std::int16_t guest_copy(const gnttab_copy_t& op);
+
  private:
   struct Active {
+    domid_t grantee = 0;            // who pinned it: dom0 (backends) or the guest (copy)
     std::uint32_t pins = 0;         // all mappings of the entry
     std::uint32_t write_pins = 0;   // writable mappings
     std::uint64_t gfn = 0;          // frame captured at the first pin
@@ -101,15 +110,27 @@ class GrantTable final {
   std::byte* entry_locked(grant_ref_t ref) const;
   std::uint16_t* status_locked(grant_ref_t ref) const;
   // Xen's _set_status_v1/_v2: validates the entry and sets GTF_reading/GTF_writing.
-  std::int16_t set_status_locked(grant_ref_t ref, bool writable, bool for_map, const Active& act, Active& fresh);
+  std::int16_t set_status_locked(grant_ref_t ref, bool writable, bool for_map, domid_t grantee, const Active& act,
+                                 Active& fresh);
   void clear_status_locked(grant_ref_t ref, bool clear_reading, bool clear_writing);
-  std::expected<Active*, std::int16_t> acquire_locked(grant_ref_t ref, bool writable, bool for_map);
+  std::expected<Active*, std::int16_t> acquire_locked(grant_ref_t ref, bool writable, bool for_map, domid_t grantee);
   void release_locked(grant_ref_t ref, bool writable);
   std::optional<std::span<std::byte>> page_of(std::uint64_t gfn) const;
   void convert_reserved_locked(std::uint32_t to_version);
   // Copies len bytes into the grant from src (to_grant) or out of it into dst.
   std::int16_t copy(grant_ref_t ref, std::uint32_t offset, std::size_t len, bool to_grant, const std::byte* src,
                     std::byte* dst);
+  // One side of a guest copy: a pinned grant or a plain frame, and the window it may touch.
+  struct CopyBuf {
+    std::byte* page = nullptr;
+    std::uint32_t window_off = 0;
+    std::uint32_t window_len = 0;
+    bool pinned = false;  // a grant to release
+    grant_ref_t ref = 0;
+    bool writable = false;
+  };
+  std::int16_t claim_copy_locked(const gnttab_copy::gnttab_copy_ptr& ptr, bool is_gref, bool writable, CopyBuf& buf);
+  HypercallOutcome copy_ops(std::uint64_t arg, std::uint32_t count, bool long_mode, GuestVirtual& gva);
   HypercallOutcome dispatch(std::uint32_t cmd, std::uint64_t arg, std::uint32_t count, bool long_mode,
                             GuestVirtual& gva);
 

@@ -27,6 +27,10 @@ TEST_CASE("grant_table_op query_size, set_version, get_version round trip", "[gn
   CHECK(w.table.hypercall(op(GNTTABOP_query_size), gva).result == 0);
   CHECK(w.memory.read_obj<gnttab_query_size>(kArg)->max_nr_frames == 4);
   CHECK(w.table.hypercall(op(GNTTABOP_query_size, 2), gva).result == -XEN_EINVAL);
+  // A refused switch still reports the current version back (Xen copies the struct out).
+  REQUIRE(w.memory.write_obj(kArg, gnttab_set_version{3}));
+  CHECK(w.table.hypercall(op(GNTTABOP_set_version), gva).result == -XEN_EINVAL);
+  CHECK(w.memory.read_obj<gnttab_set_version>(kArg)->version == 1);
   REQUIRE(w.memory.write_obj(kArg, gnttab_set_version{2}));
   CHECK(w.table.hypercall(op(GNTTABOP_set_version), gva).result == 0);
   CHECK(w.memory.read_obj<gnttab_set_version>(kArg)->version == 2);
@@ -72,7 +76,7 @@ TEST_CASE("grant_table_op errors: bad pointers, bad frame list, unknown ops", "[
   CHECK(w.table.hypercall(op(GNTTABOP_setup_table), gva).result == 0);
   CHECK(w.memory.read_obj<std::int16_t>(kArg + 8) == GNTST_bad_virt_addr);
   CHECK(w.table.hypercall(op(GNTTABOP_map_grant_ref), gva).result == -XEN_ENOSYS);
-  CHECK(w.table.hypercall(op(GNTTABOP_copy, 100), gva).result == -XEN_ENOSYS);
+  CHECK(w.table.hypercall(op(GNTTABOP_transfer), gva).result == -XEN_ENOSYS);
   auto huge = op(GNTTABOP_setup_table);
   huge.args[2] = std::uint64_t{1} << 33;
   CHECK(w.table.hypercall(huge, gva).result == -XEN_EINVAL);
