@@ -24,6 +24,8 @@ EventChannels::EventFd::~EventFd() {
   if (fd >= 0) ::close(fd);
 }
 
+int EventChannels::other_domain_error(domid_t dom) { return dom == 0 ? -XEN_EPERM : -XEN_ESRCH; }
+
 PortTarget EventChannels::target(evtchn_port_t port) const {
   const Port& p = ports_[port];
   return PortTarget{port, p.vcpu, p.priority};
@@ -56,7 +58,7 @@ void EventChannels::raise_locked(evtchn_port_t port, Effects& fx) {
 }
 
 int EventChannels::alloc_unbound(evtchn_alloc_unbound& op) {
-  if (!is_self(op.dom)) return -XEN_EPERM;
+  if (!is_self(op.dom)) return other_domain_error(op.dom);
   return locked([&](Effects&) {
     const auto port = allocate_locked();
     if (!port) return port.error();
@@ -180,7 +182,7 @@ void EventChannels::route_send_locked(const Port& port, Effects& fx) {
 }
 
 int EventChannels::status(evtchn_status& op) const {
-  if (!is_self(op.dom)) return -XEN_EPERM;
+  if (!is_self(op.dom)) return other_domain_error(op.dom);
   std::lock_guard lock(mutex_);
   if (op.port >= ports_.size()) return -XEN_EINVAL;
   const Port& p = ports_[op.port];

@@ -141,6 +141,8 @@ class EventChannels final {
   bool valid(evtchn_port_t port) const { return port != 0 && port < ports_.size(); }
   bool known_vcpu(std::uint32_t vcpu) const { return vcpu < config_.vcpus; }
   bool is_self(domid_t dom) const { return dom == DOMID_SELF || dom == config_.domid; }
+  // What Xen answers for another domain: dom0 exists but refuses (XSM), others do not exist.
+  static int other_domain_error(domid_t dom);
   PortTarget target(evtchn_port_t port) const;
   std::expected<evtchn_port_t, int> allocate_locked();
   void free_locked(evtchn_port_t port);

@@ -48,7 +48,7 @@ int EventChannels::expand_array(const evtchn_expand_array& op) {
 }
 
 int EventChannels::reset(domid_t dom) {
-  if (!is_self(dom)) return -XEN_EPERM;
+  if (!is_self(dom)) return other_domain_error(dom);
   return locked([&](Effects& fx) {
     for (evtchn_port_t p = 1; p < ports_.size(); ++p)
       if (ports_[p].state != State::free) close_locked(p, fx);

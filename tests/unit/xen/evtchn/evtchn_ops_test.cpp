@@ -10,8 +10,11 @@ TEST_CASE("alloc_unbound validates dom and fills status", "[evtchn]") {
   evtchn_alloc_unbound op{DOMID_SELF, 0, 0};
   REQUIRE(w.evtchn->alloc_unbound(op) == 0);
   CHECK(op.port == 1);
+  // As Xen: a domain that does not exist is -ESRCH; dom0 exists but refuses (XSM) with -EPERM.
   evtchn_alloc_unbound other{5, 0, 0};
-  CHECK(w.evtchn->alloc_unbound(other) == -XEN_EPERM);
+  CHECK(w.evtchn->alloc_unbound(other) == -XEN_ESRCH);
+  evtchn_alloc_unbound dom0{0, 0, 0};
+  CHECK(w.evtchn->alloc_unbound(dom0) == -XEN_EPERM);
   evtchn_alloc_unbound own_id{1, 0, 0};
   CHECK(w.evtchn->alloc_unbound(own_id) == 0);
   evtchn_status st{};
@@ -21,6 +24,8 @@ TEST_CASE("alloc_unbound validates dom and fills status", "[evtchn]") {
   CHECK(st.status == EVTCHNSTAT_unbound);
   CHECK(st.u.unbound.dom == 0);
   st.dom = 7;
+  CHECK(w.evtchn->status(st) == -XEN_ESRCH);
+  st.dom = 0;
   CHECK(w.evtchn->status(st) == -XEN_EPERM);
   st.dom = DOMID_SELF;
   st.port = 500;
@@ -150,7 +155,8 @@ TEST_CASE("set_priority needs FIFO; reset closes everything", "[evtchn]") {
   const evtchn_port_t a = w.ipi(0);
   CHECK(w.evtchn->set_priority({a, 3}) == -XEN_ENOSYS);
   CHECK(w.evtchn->set_priority({4000, 3}) == -XEN_EINVAL);
-  CHECK(w.evtchn->reset(5) == -XEN_EPERM);
+  CHECK(w.evtchn->reset(5) == -XEN_ESRCH);
+  CHECK(w.evtchn->reset(0) == -XEN_EPERM);
   REQUIRE(w.evtchn->reset(DOMID_SELF) == 0);
   CHECK(w.evtchn->send(a) == -XEN_EINVAL);
   CHECK(w.ipi(0) == a);
