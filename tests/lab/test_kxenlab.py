@@ -1,8 +1,11 @@
 """Unit tests of the lab's pure parts (no QEMU): python3 tests/lab/test_kxenlab.py
 Run by the integration case lab-units."""
 
+import contextlib
 import gzip
+import io
 import lzma
+import os
 import struct
 import subprocess
 import sys
@@ -16,6 +19,8 @@ from kxenlab import LabError  # noqa: E402
 from kxenlab.command import Command, check_visible, normalise_shares  # noqa: E402
 from kxenlab.initramfs import is_static  # noqa: E402
 from kxenlab.kernel import Kernel, load_order, module_depends  # noqa: E402
+from kxenlab.retry import run_with_retries  # noqa: E402
+from kxenlab.session import EXIT_L1_FAILED, Options, Session  # noqa: E402
 from kxenlab.vmlinux import decompress, has_pvh_entry, payload  # noqa: E402
 
 
@@ -128,6 +133,109 @@ class CommandTests(unittest.TestCase):
         check_visible(Path("/work/x"), [])
         with self.assertRaisesRegex(LabError, "--work"):
             check_visible(Path("/tmp/x"), [Path("/var/tmp")])
+
+
+# Stands in for qemu-system-x86_64: each start takes the next behaviour from the plan file
+# and acts out what L1 would leave in the run dir (console, command output, ctl share).
+FAKE_QEMU = r"""#!/usr/bin/env python3
+import os, sys
+from pathlib import Path
+argv = sys.argv[1:]
+def option(flag, key):
+    for index, arg in enumerate(argv[:-1]):
+        if arg == flag and key in argv[index + 1]:
+            fields = dict(f.split("=", 1) for f in argv[index + 1].split(",") if "=" in f)
+            return Path(fields["path"])
+chardevs = {p.name: p for p in (option("-chardev", "id=" + i) for i in ("con", "out"))}
+ctl = option("-virtfs", "mount_tag=ctl")
+plan = Path(os.environ["FAKE_QEMU_PLAN"])
+steps = plan.read_text().split()
+plan.write_text("\n".join(steps[1:]))
+with open(plan.with_suffix(".log"), "a") as log:
+    log.write(steps[0] + "\n")
+def console(text):
+    with open(chardevs["console.log"], "a") as f:
+        f.write(text + "\n")
+step = steps[0]
+if step == "refuse":
+    print("qemu-system-x86_64: -smp 1000: bad", file=sys.stderr)
+    sys.exit(1)
+if step in ("started", "late", "ok"):
+    (ctl / "started").write_text("")
+if step in ("late", "ok"):
+    console("kxen-lab: ready")
+    with open(chardevs["out"], "a") as f:
+        f.write("side effect\n")
+if step == "ok":
+    (ctl / "status").write_text("exit 0\n")
+    sys.exit(0)
+console("Kernel panic - not syncing: fake kcompactd")
+"""
+
+
+class RetryTests(unittest.TestCase):
+    """tests/lab/run boots L1 again only when it died before the command started."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = Path(self.tmp.name)
+        fake = self.dir / "qemu-system-x86_64"
+        fake.write_text(FAKE_QEMU)
+        fake.chmod(0o755)
+        self.old_path = os.environ["PATH"]
+        os.environ["PATH"] = f"{self.dir}:{self.old_path}"
+        os.environ["FAKE_QEMU_PLAN"] = str(self.dir / "plan")
+
+    def tearDown(self):
+        os.environ["PATH"] = self.old_path
+        del os.environ["FAKE_QEMU_PLAN"]
+        self.tmp.cleanup()
+
+    def run_plan(self, *steps: str) -> tuple[int, str, str, list[str]]:
+        """Status, stdout, stderr and the behaviours QEMU was started with."""
+        (self.dir / "plan").write_text("\n".join(steps))
+        command = Command(["true"], self.dir, [])
+        out, err = io.TextIOWrapper(io.BytesIO()), io.TextIOWrapper(io.BytesIO())
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = run_with_retries(lambda: Session(self.dir / "k", self.dir / "i", command,
+                                                      Options(boot_timeout=30)))
+        out.flush()
+        err.flush()
+        started = (self.dir / "plan.log").read_text().split()
+        return (status, out.buffer.getvalue().decode(), err.buffer.getvalue().decode(), started)
+
+    def test_death_before_the_command_boots_again(self):
+        status, out, err, started = self.run_plan("early", "ok")
+        self.assertEqual((status, started, out), (0, ["early", "ok"], "side effect\n"))
+        self.assertIn("lab: L1 failed before CMD started (Kernel panic - not syncing: fake "
+                      "kcompactd); retrying (attempt 2/3)\n", err)
+        self.assertNotIn("lab: L1 failed:", err)
+
+    def test_retries_are_bounded(self):
+        status, _, err, started = self.run_plan("early", "early", "early", "ok")
+        self.assertEqual((status, started), (EXIT_L1_FAILED, ["early"] * 3))
+        self.assertEqual(err.count("; retrying (attempt "), 2)
+        self.assertIn("(attempt 3/3)", err)
+        self.assertIn("lab: L1 failed: Kernel panic - not syncing: fake kcompactd\n", err)
+
+    def test_death_after_the_command_started_is_final(self):
+        status, out, err, started = self.run_plan("late", "ok")
+        self.assertEqual((status, started, out), (EXIT_L1_FAILED, ["late"], "side effect\n"))
+        self.assertIn("lab: L1 failed: Kernel panic - not syncing: fake kcompactd\n", err)
+        self.assertNotIn("retrying", err)
+
+    def test_started_file_without_ready_line_is_final(self):
+        # init creates ctl/started just before the command: the ready line may be lost.
+        status, _, err, started = self.run_plan("started", "ok")
+        self.assertEqual((status, started), (EXIT_L1_FAILED, ["started"]))
+        self.assertNotIn("retrying", err)
+
+    def test_qemu_refusing_its_options_is_final(self):
+        status, _, err, started = self.run_plan("refuse", "ok")
+        self.assertEqual((status, started), (EXIT_L1_FAILED, ["refuse"]))
+        self.assertIn("lab: L1 failed: QEMU exited with status 1", err)
+        self.assertIn("-smp 1000: bad", err)
+        self.assertNotIn("retrying", err)
 
 
 if __name__ == "__main__":

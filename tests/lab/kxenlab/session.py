@@ -24,6 +24,19 @@ HARMLESS = "TCG doesn't support requested feature"  # QEMU's warnings for EPYC-R
 
 
 @dataclass
+class Failure:
+    """Why a run ended with EXIT_L1_FAILED."""
+    why: str
+    command_started: bool   # init had started (or was about to start) the command
+    retryable: bool         # before the command, and another boot may well succeed
+    tails: list[str]        # the last console and QEMU lines, ready to print
+
+    def report(self, headline: str) -> None:
+        print(headline, file=sys.stderr)
+        print("\n".join(self.tails), file=sys.stderr, flush=True)
+
+
+@dataclass
 class Options:
     vcpus: int = 2
     memory: str = "4G"
@@ -92,9 +105,11 @@ class Session:
         self.qemu: subprocess.Popen | None = None
         self.console_tail = b""
         self.ready_at: float | None = None
+        self.failure: Failure | None = None   # set when run() returns EXIT_L1_FAILED
 
     def run(self) -> int:
-        """The command's exit status, or EXIT_TIMEOUT / EXIT_L1_FAILED."""
+        """The command's exit status, or EXIT_TIMEOUT / EXIT_L1_FAILED (then self.failure
+        says why, unprinted: the caller may boot again if the command never started)."""
         try:
             self._start()
             return self._supervise()
@@ -139,10 +154,13 @@ class Session:
         if self.qemu.poll() is not None:
             self._pump()
             status = self._status()  # written just before QEMU exited
-            return self._finish(status) if status else self._failed(self._death_reason())
+            reason = self._death_reason()
+            return self._finish(status) if status else self._failed(reason, self._l1_ran())
         now = time.monotonic()
         if self.ready_at is None and now - self.started > self.opts.boot_timeout:
-            return self._failed(f"no ready line after {self.opts.boot_timeout:g} s of boot")
+            # Not worth another boot: it has already used the whole --boot-timeout.
+            return self._failed(f"no ready line after {self.opts.boot_timeout:g} s of boot",
+                                retryable=False)
         if self.ready_at is not None and self.opts.timeout and \
                 now - self.ready_at > self.opts.timeout:
             self._stop()
@@ -184,17 +202,25 @@ class Session:
                 return line.strip()
         return f"QEMU exited with status {self.qemu.returncode} before the command finished"
 
-    def _failed(self, why: str) -> int:
+    def _l1_ran(self) -> bool:
+        """L1 ran and died (with -no-reboot a panic or reset ends QEMU with status 0), as
+        opposed to QEMU refusing its options (status 1, nothing on L1's console), which
+        another boot would only repeat."""
+        return self.qemu.returncode == 0 or bool(self.console_tail.strip())
+
+    def _failed(self, why: str, retryable: bool = True) -> int:
         self._stop()
         self._pump()
-        print(f"lab: L1 failed: {why}", file=sys.stderr)
+        started = (self.run_dir / "ctl" / "started").exists() or self.ready_at is not None
+        tails = []
         for name, text in (("console", self.console_tail),
                            ("qemu", (self.run_dir / "qemu.log").read_bytes())):
             lines = [line for line in text.decode(errors="replace").splitlines()
                      if HARMLESS not in line][-25:]
             if lines:
-                print(f"lab: last lines of the {name}:", file=sys.stderr)
-                print("\n".join(f"  | {line}" for line in lines), file=sys.stderr, flush=True)
+                tails.append(f"lab: last lines of the {name}:")
+                tails += [f"  | {line}" for line in lines]
+        self.failure = Failure(why, started, retryable and not started, tails)
         return EXIT_L1_FAILED
 
     def _stop(self) -> None:
