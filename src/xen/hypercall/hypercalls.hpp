@@ -39,6 +39,8 @@ class Hypercalls final {
   const HypercallConfig& config() const { return config_; }
   GuestMemory& memory() { return memory_; }
   std::optional<ShutdownReason> shutdown_code() const { return sched_.shutdown_code(); }
+  // SCHEDOP_poll: the VM attaches its event channels and forwards port raises, kicks and stop.
+  SchedPoll& sched_poll() { return sched_.poll(); }
   const UnknownOps& unknown_ops() const { return unknown_; }
 
  private:

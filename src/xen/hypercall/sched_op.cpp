@@ -22,7 +22,9 @@ HypercallOutcome SchedOp::operator()(const HypercallRequest& req, GuestVirtual& 
       return shutdown(arg->reason);
     }
     case SCHEDOP_shutdown_code: return {set_shutdown_code(req.args[1], mem)};
-    default: return {-XEN_ENOSYS};  // poll, watchdog...: served by the event-channel work
+    // Blocks this vCPU's thread until a port is pending, a wake-up, the timeout or VM stop.
+    case SCHEDOP_poll: return {poll_.poll(req, mem)};
+    default: return {-XEN_ENOSYS};  // remote_shutdown, watchdog, pin_override: not for a domU here
   }
 }
 

@@ -1,4 +1,4 @@
-// HYPERVISOR_sched_op (and the old sched_op_compat numbering): yield, block, shutdown.
+// HYPERVISOR_sched_op (and the old sched_op_compat numbering): yield, block, poll, shutdown.
 #pragma once
 
 #include <atomic>
@@ -6,13 +6,14 @@
 #include <optional>
 
 #include "kxen/hypercall.hpp"
+#include "xen/hypercall/sched_poll.hpp"
 
 namespace kxen {
 
-// Thread-safe: every vCPU thread calls it; the only state is the stored shutdown code.
+// Thread-safe: every vCPU thread calls it; its state is the stored shutdown code and the pollers.
 class SchedOp final {
  public:
-  explicit SchedOp(HypercallHost& host) : host_(host) {}
+  explicit SchedOp(HypercallHost& host, std::uint32_t vcpus = 1) : host_(host), poll_(vcpus) {}
 
   // args[0] = SCHEDOP_*, args[1] = guest-virtual argument struct.
   HypercallOutcome operator()(const HypercallRequest& req, GuestVirtual& mem);
@@ -21,6 +22,8 @@ class SchedOp final {
 
   // Set by SCHEDOP_shutdown_code: the reason a later shutdown or crash reports.
   std::optional<ShutdownReason> shutdown_code() const;
+  // SCHEDOP_poll's waiters: the VM attaches its event channels and forwards wake-ups here.
+  SchedPoll& poll() { return poll_; }
 
  private:
   HypercallOutcome shutdown(std::uint32_t reason);
@@ -29,6 +32,7 @@ class SchedOp final {
   static constexpr std::uint32_t kNoCode = ~0u;
   HypercallHost& host_;
   std::atomic<std::uint32_t> shutdown_code_{kNoCode};
+  SchedPoll poll_;
 };
 
 }  // namespace kxen
