@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "boot/acpi/sleep_control.hpp"
 #include "kxen/log.hpp"
 #include "xen/hypercall/hypercall_page.hpp"
 #include "xen/hypercall/paged_guest_virtual.hpp"
@@ -49,9 +50,30 @@ ExitAction ExitHandler::on_io(kvm_run& run) {
     if (run.io.port == kHypercallPort && run.io.size == 4 && run.io.count == 1) return on_pio_hypercall();
     if (run.io.port == kDebugConsolePort)
       services_.debug_console_write(std::string_view(reinterpret_cast<const char*>(data), bytes));
+    if (run.io.size == 1 && run.io.count == 1) return on_power_port(run.io.port, data[0]);
     return ExitAction::resume;  // writes to absent devices are ignored
   }
-  std::memset(data, 0xff, bytes);  // reads from absent devices float high
+  // No wake event is ever pending; every other absent device floats high.
+  const bool sleep_status = run.io.port == boot::acpi::kSleepStatusPort && run.io.size == 1;
+  std::memset(data, sleep_status ? 0 : 0xff, bytes);
+  return ExitAction::resume;
+}
+
+ExitAction ExitHandler::on_power_port(std::uint16_t port, std::uint8_t value) {
+  namespace acpi = boot::acpi;
+  if (port == acpi::kResetPort && value == acpi::kResetValue) {
+    services_.guest_power(vcpu_, ShutdownReason::reboot, "ACPI reset register");
+    return ExitAction::stop;
+  }
+  if (port != acpi::kSleepControlPort) return ExitAction::resume;
+  const auto sleep_type = acpi::decode_sleep_control(value);
+  if (!sleep_type) return ExitAction::resume;  // SLP_TYP staged without SLP_EN
+  if (*sleep_type == acpi::kSleepTypeS5) {
+    services_.guest_power(vcpu_, ShutdownReason::poweroff, "ACPI S5 (soft-off)");
+    return ExitAction::stop;
+  }
+  // Only _S5 is in the DSDT; other states are not offered, so the write does nothing.
+  KXEN_GUEST_WARN("vcpu{}: ACPI sleep type {} is not supported; ignored", vcpu_, *sleep_type);
   return ExitAction::resume;
 }
 

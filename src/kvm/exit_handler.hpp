@@ -33,6 +33,8 @@ class ExitServices {
   virtual bool install_hypercall_page(std::uint64_t msr_value) = 0;
   // Something the guest did that Xen would kill the domain for (triple fault, bad state).
   virtual void guest_crashed(std::uint32_t vcpu, std::string_view why) = 0;
+  // The guest asked the platform (ACPI sleep or reset register) to power off or reboot.
+  virtual void guest_power(std::uint32_t vcpu, ShutdownReason reason, std::string_view how) = 0;
 };
 
 enum class ExitAction { resume, halt, stop };
@@ -49,6 +51,7 @@ class ExitHandler final {
  private:
   ExitAction on_io(kvm_run& run);
   ExitAction on_pio_hypercall();
+  ExitAction on_power_port(std::uint16_t port, std::uint8_t value);
   ExitAction on_xen(kvm_run& run);
   ExitAction on_wrmsr(kvm_run& run);
   ExitAction on_hlt();

@@ -108,6 +108,7 @@ static_assert(offsetof(Fadt, x_pm1a_evt_blk) == 148);
 static_assert(offsetof(Fadt, sleep_control_reg) == 244);
 static_assert(offsetof(Fadt, sleep_status_reg) == 256);
 static_assert(offsetof(Fadt, hypervisor_vendor_id) == 268);
+inline constexpr std::uint32_t kFadtResetRegSupported = 1u << 10;
 inline constexpr std::uint32_t kFadtHwReducedAcpi = 1u << 20;
 inline constexpr std::uint16_t kBootArchNoVga = 1u << 2;
 inline constexpr std::uint16_t kBootArchNoCmosRtc = 1u << 5;

@@ -109,10 +109,12 @@ void emit_fadt(std::vector<std::byte>& out, const Layout& l, const AcpiConfig& c
   // Both DSDT pointers agree, so ACPICA has nothing to complain about; base < 4 GiB is checked.
   f.dsdt = static_cast<std::uint32_t>(cfg.base + l.dsdt);
   f.x_dsdt = cfg.base + l.dsdt;
-  f.flags = kFadtHwReducedAcpi;
+  f.flags = kFadtHwReducedAcpi | kFadtResetRegSupported;
   f.iapc_boot_arch = kBootArchNoVga | kBootArchNoCmosRtc;
   f.sleep_control_reg = io_byte_register(cfg.sleep_control_port);
   f.sleep_status_reg = io_byte_register(cfg.sleep_status_port);
+  f.reset_reg = io_byte_register(cfg.reset_port);
+  f.reset_value = kResetValue;
   std::memcpy(&f.hypervisor_vendor_id, "KXEN\0\0\0\0", 8);
   put(out, l.fadt, f);
   seal(out, l.fadt, sizeof(Fadt), offsetof(SdtHeader, checksum));
@@ -146,6 +148,8 @@ std::optional<std::string> check_config(const AcpiConfig& cfg) {
     return fmt::format("acpi: area {:#x}+{:#x} is not below 4 GiB", cfg.base, cfg.size_limit);
   if (cfg.sleep_control_port == cfg.sleep_status_port)
     return fmt::format("acpi: sleep control and status share port {:#x}", cfg.sleep_control_port);
+  if (cfg.reset_port == cfg.sleep_control_port || cfg.reset_port == cfg.sleep_status_port)
+    return fmt::format("acpi: reset port {:#x} overlaps a sleep register", cfg.reset_port);
   return std::nullopt;
 }
 

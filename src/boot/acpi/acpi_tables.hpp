@@ -26,6 +26,7 @@ struct AcpiConfig {
   std::uint64_t size_limit = kAcpiSize;   // bytes available at base
   std::uint16_t sleep_control_port = kSleepControlPort;
   std::uint16_t sleep_status_port = kSleepStatusPort;
+  std::uint16_t reset_port = kResetPort;
   bool ioapic = true;                     // describe KVM's in-kernel IOAPIC in the MADT
 };
 

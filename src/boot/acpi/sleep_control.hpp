@@ -1,4 +1,4 @@
-// The hardware-reduced ACPI sleep registers kxen advertises in the FADT, and their decoding.
+// The hardware-reduced ACPI sleep and reset registers kxen advertises in the FADT, and their decoding.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,9 @@ namespace kxen::boot::acpi {
 // a kxen guest's I/O space uses them; the VMM traps byte writes there.
 inline constexpr std::uint16_t kSleepControlPort = 0x404;
 inline constexpr std::uint16_t kSleepStatusPort = 0x405;
+// FADT RESET_REG: Linux's default reboot (BOOT_ACPI) writes kResetValue here; it means "reboot".
+inline constexpr std::uint16_t kResetPort = 0x406;
+inline constexpr std::uint8_t kResetValue = 0x01;
 
 // Sleep control register bits (ACPI 6.x §4.8.3.7): SLP_TYPx in bits 2..4, SLP_EN bit 5.
 inline constexpr std::uint8_t kSleepTypeShift = 2;

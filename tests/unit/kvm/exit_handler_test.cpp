@@ -69,7 +69,14 @@ struct FakeServices final : ExitServices {
     return value == 0x5000;
   }
   void guest_crashed(std::uint32_t, std::string_view why) override { crashed = why; }
+  std::vector<ShutdownReason> power;
+  void guest_power(std::uint32_t, ShutdownReason reason, std::string_view) override { power.push_back(reason); }
 };
+
+// SLP_TYPx in bits 2..4, SLP_EN in bit 5, as ACPI defines the sleep control register.
+std::uint8_t boot_acpi_sleep_value(unsigned type, bool enable) {
+  return static_cast<std::uint8_t>((type << 2) | (enable ? 0x20 : 0));
+}
 
 }  // namespace
 
@@ -217,4 +224,48 @@ TEST_CASE("fatal exits crash the guest instead of spinning", "[kvm][exit]") {
   regs.r.rflags = 0x2;
   CHECK(handler.handle(fr.run()) == ExitAction::stop);
   CHECK_THAT(services.crashed, Catch::Contains("interrupts disabled"));
+}
+
+TEST_CASE("ACPI S5 through the sleep control port powers off; staged types and other states do not", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  ExitHandler handler(0, regs, services);
+  const std::uint8_t s5_staged = boot_acpi_sleep_value(5, false);
+  fr.pio(0x404, KVM_EXIT_IO_OUT, 1, s5_staged);
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  fr.pio(0x404, KVM_EXIT_IO_OUT, 1, boot_acpi_sleep_value(3, true));
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK(services.power.empty());
+  fr.pio(0x404, KVM_EXIT_IO_OUT, 1, boot_acpi_sleep_value(5, true));
+  CHECK(handler.handle(fr.run()) == ExitAction::stop);
+  CHECK(services.power == std::vector<ShutdownReason>{ShutdownReason::poweroff});
+}
+
+TEST_CASE("the ACPI reset register reboots only on its reset value", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  ExitHandler handler(0, regs, services);
+  fr.pio(0x406, KVM_EXIT_IO_OUT, 1, 0x02);
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  fr.pio(0x406, KVM_EXIT_IO_OUT, 2, 0x01);  // wrong width: not the FADT's byte register
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK(services.power.empty());
+  fr.pio(0x406, KVM_EXIT_IO_OUT, 1, 0x01);
+  CHECK(handler.handle(fr.run()) == ExitAction::stop);
+  CHECK(services.power == std::vector<ShutdownReason>{ShutdownReason::reboot});
+}
+
+TEST_CASE("the sleep status register reads 0 (no wake event); absent ports read all-ones", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  ExitHandler handler(0, regs, services);
+  fr.pio(0x405, KVM_EXIT_IO_IN, 1, 0xaa);
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK((fr.pio_data() & 0xff) == 0);
+  fr.pio(0x407, KVM_EXIT_IO_IN, 1, 0xaa);
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK((fr.pio_data() & 0xff) == 0xff);
 }

@@ -164,6 +164,10 @@ TEST_CASE("acpi: FADT is hardware-reduced with I/O sleep registers and X_DSDT", 
   CHECK(f.sleep_control_reg.address == kSleepControlPort);
   CHECK(f.sleep_status_reg.space_id == kGasSystemIo);
   CHECK(f.sleep_status_reg.address == kSleepStatusPort);
+  CHECK((f.flags & kFadtResetRegSupported) != 0);
+  CHECK(f.reset_reg.space_id == kGasSystemIo);
+  CHECK(f.reset_reg.address == kResetPort);
+  CHECK(f.reset_value == kResetValue);
   CHECK(f.x_dsdt != 0);
   CHECK(f.dsdt == f.x_dsdt);
   g.table(f.x_dsdt, "DSDT");
@@ -174,4 +178,9 @@ TEST_CASE("acpi: sleep ports follow the config", "[acpi]") {
   const auto f = at<Fadt>(g.table(find_table(g, "FACP"), "FACP"), 0);
   CHECK(f.sleep_control_reg.address == 0x600);
   CHECK(f.sleep_status_reg.address == 0x601);
+}
+
+TEST_CASE("acpi: a reset port on a sleep register is refused", "[acpi]") {
+  CHECK_FALSE(build_acpi_tables(AcpiConfig{.reset_port = kSleepControlPort}).has_value());
+  CHECK_FALSE(build_acpi_tables(AcpiConfig{.reset_port = kSleepStatusPort}).has_value());
 }
