@@ -45,6 +45,15 @@ void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_tex
                  "hypercall transport: auto, kvm-xen (VMCALL exits) or hypercall-page (PIO-trap stubs)")
       ->transform(CLI::CheckedTransformer(transports, CLI::ignore_case))
       ->default_str("auto");
+  const std::map<std::string, OnReboot> reboot_actions{{"restart", OnReboot::restart}, {"exit", OnReboot::exit}};
+  run.add_option("--on-reboot", options.on_reboot,
+                 "when the guest reboots: restart it, or exit with code 4")
+      ->transform(CLI::CheckedTransformer(reboot_actions, CLI::ignore_case))
+      ->default_str("restart");
+  run.add_option("--shutdown-timeout", options.shutdown_timeout_s,
+                 "seconds the guest gets to power off after SIGTERM/SIGINT before kxen stops it")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->default_str("30");
   run.add_flag("-v,--verbose", options.verbosity, "more logging (-v info, -vv debug, -vvv trace)");
   run.add_option("--kvm-device", options.kvm_path, "KVM device node")->default_str("/dev/kvm");
 }

@@ -10,6 +10,9 @@
 
 namespace kxen {
 
+// What a guest reboot does: boot the guest again, or end kxen with the reboot exit code.
+enum class OnReboot { restart, exit };
+
 struct RunOptions {
   std::string kernel;
   std::optional<std::string> initrd;
@@ -19,6 +22,8 @@ struct RunOptions {
   TransportRequest transport = TransportRequest::automatic;
   int verbosity = 0;
   std::string kvm_path = "/dev/kvm";
+  OnReboot on_reboot = OnReboot::restart;
+  double shutdown_timeout_s = 30;  // after SIGTERM/SIGINT: how long the guest gets to power off
 };
 
 // Either options to run, or an exit code with everything already printed (help, version, errors).

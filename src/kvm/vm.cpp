@@ -20,6 +20,11 @@ std::expected<std::unique_ptr<Vm>, std::string> Vm::create(const VmConfig& confi
     return std::unexpected(fmt::format("--vcpus {}: this host's KVM allows 1 to {}", config.vcpus, max_vcpus));
   auto transport = choose_transport(config.transport, kvm->xen_hvm_flags());
   if (!transport) return std::unexpected(transport.error());
+  if (*transport != TransportKind::kvm_xen && config.vcpus > 1)
+    return std::unexpected(fmt::format(
+        "--vcpus {}: more than one vCPU needs the kvm-xen transport (an in-kernel LAPIC for INIT/SIPI); "
+        "use --vcpus 1 or a host KVM with Xen support",
+        config.vcpus));
   auto vm_fd = kvm->create_vm();
   if (!vm_fd) return std::unexpected(vm_fd.error());
 
@@ -157,6 +162,12 @@ void Vm::shutdown(ShutdownReason reason) {
 void Vm::guest_crashed(std::uint32_t vcpu, std::string_view why) {
   spdlog::error("vcpu{}: {}", vcpu, why);
   stop(ShutdownReason::crash, fmt::format("vcpu{}: {}", vcpu, why));
+}
+
+void Vm::guest_power(std::uint32_t vcpu, ShutdownReason reason, std::string_view how) {
+  spdlog::info("vcpu{}: guest {} through the {}", vcpu, reason == ShutdownReason::reboot ? "reboots" : "powers off",
+               how);
+  stop(reason, std::string(how));
 }
 
 void Vm::console_output(std::string_view bytes) { services_->console().write_host_output(bytes); }

@@ -58,6 +58,8 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   VmOutcome run();
   // Host-side stop (signal, timeout): ends run() with the given reason.
   void stop(ShutdownReason reason, std::string detail = {});
+  // Asks the guest to shut down cleanly (control/shutdown); false if it never said it listens.
+  bool request_guest_shutdown(std::string_view action) { return services_->request_shutdown(action); }
 
   // ExitServices
   GuestMemory& memory() override { return memory_; }
@@ -65,6 +67,7 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   void debug_console_write(std::string_view bytes) override { console_output(bytes); }
   bool install_hypercall_page(std::uint64_t msr_value) override;
   void guest_crashed(std::uint32_t vcpu, std::string_view why) override;
+  void guest_power(std::uint32_t vcpu, ShutdownReason reason, std::string_view how) override;
 
   // HypercallHost
   void console_output(std::string_view bytes) override;

@@ -28,6 +28,14 @@ std::expected<std::unique_ptr<PvServices>, std::string> PvServices::start(XenPla
   return services;
 }
 
+bool PvServices::request_shutdown(std::string_view action) {
+  const std::string control = fmt::format("/local/domain/{}/control", platform_.config().domid);
+  if (auto r = store_.write(control + "/shutdown", action); !r)
+    spdlog::error("xenstore: cannot write {}/shutdown (errno {})", control, r.error());
+  const auto feature = store_.read(fmt::format("{}/feature-{}", control, action));
+  return feature && *feature == "1";
+}
+
 PvServices::~PvServices() {
   if (console_) console_->stop();  // before guest memory (the ring is a view into it) goes away
 }

@@ -33,6 +33,9 @@ class PvServices final {
   PvServices& operator=(const PvServices&) = delete;
 
   xenstore::XenStore& store() { return store_; }
+  // Asks the guest to shut down ("poweroff", "reboot"...) through control/shutdown, as
+  // `xl shutdown` does; false when the guest has not announced it listens (feature-<action>).
+  bool request_shutdown(std::string_view action);
   console::ConsoleBackend& console() { return *console_; }
 
  private:
