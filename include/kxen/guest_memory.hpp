@@ -63,6 +63,8 @@ class GuestMemory final {
   }
 
   bool is_ram(Gpa gpa, std::uint64_t len) const;
+  // Gives the host memory behind whole RAM pages back; they read as zeros afterwards.
+  bool discard(Gpa gpa, std::uint64_t len);
   std::vector<MemoryRegion> regions() const;
   std::uint64_t ram_bytes() const;
 

@@ -148,6 +148,15 @@ bool GuestMemory::is_ram(Gpa gpa, std::uint64_t len) const {
   return true;
 }
 
+bool GuestMemory::discard(Gpa gpa, std::uint64_t len) {
+  std::shared_lock lock(mutex_);
+  if (len == 0 || (gpa | len) & (kPageSize - 1)) return false;
+  const MemoryRegion* r = find_locked(gpa);
+  if (!r || r->overlay || len > r->end() - gpa) return false;
+  // Private anonymous memory: KVM's MMU notifier drops the guest mapping, the next touch gets a zero page.
+  return madvise(r->host + (gpa - r->gpa), static_cast<std::size_t>(len), MADV_DONTNEED) == 0;
+}
+
 std::vector<MemoryRegion> GuestMemory::regions() const {
   std::shared_lock lock(mutex_);
   return regions_;

@@ -50,7 +50,8 @@ HypercallOutcome XenPlatform::hvm_op(const HypercallRequest& request, GuestVirtu
       if (!accel_ || !accel_->set_vcpu_upcall_vector(op->vcpu, op->vector)) return {-XEN_ENOSYS};
       return {0};
     }
-    case HVMOP_pagetable_dying: return {-XEN_ENOSYS};  // Linux only needs to hear it is unsupported
+    // A shadow-paging hint; with nested paging Xen refuses it with -EINVAL too.
+    case HVMOP_pagetable_dying: return {-XEN_EINVAL};
     default: return {-XEN_ENOSYS};
   }
 }

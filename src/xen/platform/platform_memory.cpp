@@ -72,8 +72,11 @@ HypercallOutcome XenPlatform::memory_op(const HypercallRequest& request, GuestVi
       auto domid = gva.read_obj<domid_t>(arg);
       if (!domid) return {-XEN_EFAULT};
       if (!self(*domid, config_.domid)) return {-XEN_ESRCH};
-      return {static_cast<std::int64_t>(config_.ram_pages)};
+      const bool current = cmd == XENMEM_current_reservation;
+      return {static_cast<std::int64_t>(current ? current_pages() : config_.ram_pages)};
     }
+    case XENMEM_populate_physmap: return {change_reservation(true, arg, request.long_mode, gva)};
+    case XENMEM_decrease_reservation: return {change_reservation(false, arg, request.long_mode, gva)};
     case XENMEM_maximum_gpfn: {
       std::uint64_t top = 0;
       for (const auto& e : config_.memory_map) top = std::max(top, e.addr + e.size);

@@ -41,6 +41,7 @@ void XenPlatform::register_hypercalls(Hypercalls& hypercalls) {
                          [this](const HypercallRequest& r, GuestVirtual& g) { return hvm_op(r, g); });
   hypercalls.set_handler(__HYPERVISOR_vcpu_op,
                          [this](const HypercallRequest& r, GuestVirtual& g) { return vcpu_op(r, g); });
+  hypercalls.set_handler(__HYPERVISOR_vm_assist, [this](const HypercallRequest& r, GuestVirtual&) { return vm_assist(r); });
 }
 
 std::uint64_t XenPlatform::hvm_param(std::uint32_t index) const {
@@ -74,7 +75,12 @@ bool XenPlatform::shared_info_64bit() const {
 
 HypercallOutcome XenPlatform::event_channel_op(const HypercallRequest& request, GuestVirtual& gva) {
   // The FIFO ABI cannot coexist with KVM's in-kernel timer, which raises 2-level bits.
-  if (accel_ && request.args[0] == EVTCHNOP_init_control) return {-XEN_ENOSYS};
+  if (accel_ && request.args[0] == EVTCHNOP_init_control) {
+    std::call_once(fifo_refusal_logged_, [] {
+      spdlog::info("evtchn: FIFO ABI declined: KVM's in-kernel delivery is 2-level; the guest keeps 2-level");
+    });
+    return {-XEN_ENOSYS};  // what Xen answers for an ABI it does not offer
+  }
   if (request.args[0] == EVTCHNOP_close) {
     if (auto port = gva.read_obj<evtchn_close>(request.args[1])) forget_timer_port(port->port);
   }

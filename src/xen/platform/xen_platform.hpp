@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <unordered_set>
 #include <vector>
 
 #include "kxen/guest_memory.hpp"
@@ -54,7 +55,7 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   XenPlatform(const XenPlatform&) = delete;
   XenPlatform& operator=(const XenPlatform&) = delete;
 
-  // Adds event_channel_op, grant_table_op, memory_op, hvm_op and vcpu_op to the table.
+  // Adds event_channel_op, grant_table_op, memory_op, hvm_op, vcpu_op and vm_assist to the table.
   void register_hypercalls(Hypercalls& hypercalls);
 
   EventChannels& event_channels() { return *evtchn_; }
@@ -75,12 +76,23 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   HypercallOutcome hvm_op(const HypercallRequest& request, GuestVirtual& gva);
   HypercallOutcome vcpu_op(const HypercallRequest& request, GuestVirtual& gva);
   HypercallOutcome event_channel_op(const HypercallRequest& request, GuestVirtual& gva);
+  HypercallOutcome vm_assist(const HypercallRequest& request);
 
  private:
   std::int64_t add_to_physmap(std::uint32_t space, std::uint64_t idx, std::uint64_t gpfn, bool long_mode);
   std::int64_t map_shared_info(std::uint64_t gpfn, bool long_mode);
   void point_kvm_at_legacy_vcpu_info(Gpa shared_info);
   std::int64_t memory_map(std::uint64_t arg, bool long_mode, GuestVirtual& gva);
+  struct Reservation {
+    std::uint64_t extent_start;  // guest address of the gpfn list
+    std::uint64_t nr_extents;
+    std::uint32_t extent_order;
+    domid_t domid;
+  };
+  std::optional<Reservation> read_reservation(std::uint64_t arg, bool long_mode, GuestVirtual& gva);
+  bool is_guest_ram(std::uint64_t gpfn, std::uint64_t pages) const;
+  std::int64_t change_reservation(bool populate, std::uint64_t arg, bool long_mode, GuestVirtual& gva);
+  std::uint64_t current_pages() const;
   std::int64_t set_param(std::uint32_t index, std::uint64_t value);
   std::int64_t register_vcpu_info(std::uint32_t vcpu, std::uint64_t arg, GuestVirtual& gva);
   std::int64_t register_area(std::uint32_t vcpu, std::uint32_t cmd, std::uint64_t arg, GuestVirtual& gva);
@@ -101,6 +113,8 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::vector<std::optional<Gpa>> vcpu_info_gpa_;
   std::vector<evtchn_port_t> timer_port_;
   std::array<std::uint64_t, HVM_NR_PARAMS> params_{};
+  std::once_flag fifo_refusal_logged_;
+  std::unordered_set<std::uint64_t> ballooned_;  // gpfns the balloon driver gave back
 };
 
 }  // namespace kxen

@@ -123,9 +123,9 @@ TEST_CASE("set_evtchn_upcall_vector validates vCPU and vector and needs KVM", "[
   CHECK(upcall_vector(plain, 0, 0xf3) == -XEN_ENOSYS);
 }
 
-TEST_CASE("pagetable_dying and unknown hvm ops are unsupported", "[platform]") {
+TEST_CASE("pagetable_dying is refused and unknown hvm ops are unsupported", "[platform]") {
   PlatformWorld w;
-  CHECK(w.hvm_op(HVMOP_pagetable_dying, kArg) == -XEN_ENOSYS);
+  CHECK(w.hvm_op(HVMOP_pagetable_dying, kArg) == -XEN_EINVAL);
   CHECK(w.hvm_op(HVMOP_get_time, kArg) == -XEN_ENOSYS);
   CHECK(w.hvm_op(0x7fff, kArg) == -XEN_ENOSYS);
 }

@@ -189,7 +189,7 @@ TEST_CASE("maximum_gpfn, continuation bits and unknown memory ops", "[platform]"
   // Bits above the sub-op are Xen's continuation extent: the sub-op is still decoded.
   REQUIRE(w.memory.write_obj(kArg, domid_t{DOMID_SELF}));
   CHECK(w.memory_op(XENMEM_current_reservation | (5u << 6), kArg) == kRamTop / kPageSize);
-  CHECK(w.memory_op(XENMEM_populate_physmap, kArg) == -XEN_ENOSYS);
+  CHECK(w.memory_op(XENMEM_exchange, kArg) == -XEN_ENOSYS);
   CHECK(w.memory_op(63, kArg) == -XEN_ENOSYS);
 }
 

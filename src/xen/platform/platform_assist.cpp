@@ -1,0 +1,20 @@
+// vm_assist: the one assist a PVH domain may turn on is the runstate update flag.
+#include "xen/platform/xen_platform.hpp"  // first: Xen headers need its interface version
+
+#include <xen/errno.h>
+
+namespace kxen {
+
+HypercallOutcome XenPlatform::vm_assist(const HypercallRequest& request) {
+  const std::uint64_t cmd = request.args[0];
+  const std::uint64_t type = request.args[1];
+  if (cmd != VMASST_CMD_enable && cmd != VMASST_CMD_disable) return {-XEN_EINVAL};
+  // Xen lets HVM and PVH domains use only runstate_update_flag; the rest are PV paging assists.
+  if (type != VMASST_TYPE_runstate_update_flag) return {-XEN_EINVAL};
+  const bool enable = cmd == VMASST_CMD_enable;
+  // Without KVM no runstate area is kept, so there is nothing for the flag to change.
+  if (accel_ && !accel_->set_runstate_update_flag(enable)) return {-XEN_EINVAL};
+  return {0};
+}
+
+}  // namespace kxen

@@ -1,0 +1,92 @@
+// memory_op populate_physmap / decrease_reservation: the balloon driver's two calls.
+#include "platform_fakes.hpp"
+
+#include <array>
+
+namespace kxen::test {
+namespace {
+
+constexpr std::uint64_t kPfn = 0x40;  // e820 RAM and backed in PlatformWorld
+
+std::int64_t reservation_op(PlatformWorld& w, std::uint64_t cmd, std::vector<xen_pfn_t> gpfns, std::uint32_t order = 0,
+                            domid_t domid = DOMID_SELF) {
+  for (std::size_t i = 0; i < gpfns.size(); ++i) REQUIRE(w.memory.write_obj(kBuf + i * sizeof(xen_pfn_t), gpfns[i]));
+  xen_memory_reservation r{};
+  set_xen_guest_handle(r.extent_start, reinterpret_cast<xen_pfn_t*>(kBuf));
+  r.nr_extents = gpfns.size();
+  r.extent_order = order;
+  r.domid = domid;
+  REQUIRE(w.memory.write_obj(kArg, r));
+  return w.memory_op(cmd, kArg);
+}
+
+std::int64_t current(PlatformWorld& w) {
+  REQUIRE(w.memory.write_obj(kArg, domid_t{DOMID_SELF}));
+  return w.memory_op(XENMEM_current_reservation, kArg);
+}
+
+}  // namespace
+
+TEST_CASE("decrease_reservation frees RAM pages and populate_physmap gives them back zeroed", "[platform]") {
+  PlatformWorld w;
+  const std::int64_t full = current(w);
+  REQUIRE(w.memory.write_obj(kPfn << kPageShift, std::uint64_t{0x1122334455667788}));
+
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn, kPfn + 1}) == 2);
+  CHECK(current(w) == full - 2);
+  CHECK(w.memory.read_obj<std::uint64_t>(kPfn << kPageShift) == 0u);
+  // A page already given back cannot be given back twice.
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn + 1}) == 0);
+  CHECK(current(w) == full - 2);
+
+  CHECK(reservation_op(w, XENMEM_populate_physmap, {kPfn, kPfn + 1}) == 2);
+  CHECK(current(w) == full);
+  CHECK(w.memory_op(XENMEM_maximum_reservation, kArg) == full);
+}
+
+TEST_CASE("balloon extents honour their order and alignment", "[platform]") {
+  PlatformWorld w;
+  const std::int64_t full = current(w);
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn}, 2) == 1);
+  CHECK(current(w) == full - 4);
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn + 5}, 1) == 0);  // not 2-page aligned
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {0}, 10) == 0);         // beyond Xen's domU order
+  CHECK(current(w) == full - 4);
+}
+
+TEST_CASE("balloon calls stay inside the guest's e820 RAM", "[platform]") {
+  PlatformWorld w;
+  const std::int64_t full = current(w);
+  // A backed page the e820 map hides (the legacy hole), RAM the map lists but nothing backs,
+  // and an address that overflows when shifted: all stop the list where they appear.
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn, 0xa0, kPfn + 1}) == 1);
+  CHECK(reservation_op(w, XENMEM_populate_physmap, {0x100}) == 0);
+  CHECK(reservation_op(w, XENMEM_populate_physmap, {~xen_pfn_t{0}}) == 0);
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {0x9f}, 0) == 0);
+  CHECK(current(w) == full - 1);
+}
+
+TEST_CASE("balloon calls check the domain and the guest's pointers", "[platform]") {
+  PlatformWorld w;
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn}, 0, 3) == -XEN_ESRCH);
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn}, 0, kDomid) == 1);
+  CHECK(w.memory_op(XENMEM_populate_physmap, kBadPointer) == -XEN_EFAULT);
+  xen_memory_reservation r{};
+  set_xen_guest_handle(r.extent_start, reinterpret_cast<xen_pfn_t*>(kBadPointer));
+  r.nr_extents = 1;
+  r.domid = DOMID_SELF;
+  REQUIRE(w.memory.write_obj(kArg, r));
+  CHECK(w.memory_op(XENMEM_populate_physmap, kArg) == -XEN_EFAULT);
+}
+
+TEST_CASE("32-bit callers use the compat reservation layout", "[platform]") {
+  PlatformWorld w;
+  const std::int64_t full = current(w);
+  REQUIRE(w.memory.write_obj(kBuf, std::array<std::uint32_t, 2>{kPfn, kPfn + 1}));
+  // extent_start, nr_extents, extent_order, mem_flags as 32-bit words, then domid.
+  REQUIRE(w.memory.write_obj(kArg, std::array<std::uint32_t, 5>{static_cast<std::uint32_t>(kBuf), 2, 0, 0, DOMID_SELF}));
+  CHECK(w.memory_op(XENMEM_decrease_reservation, kArg, false) == 2);
+  CHECK(current(w) == full - 2);
+}
+
+}  // namespace kxen::test
