@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "xen/hypercall/multicall.hpp"
 #include "xen/hypercall/xen_abi.hpp"
 
 namespace kxen {
@@ -21,6 +22,9 @@ Hypercalls::Hypercalls(GuestMemory& memory, HypercallHost& host, HypercallConfig
   set_handler(__HYPERVISOR_console_io, [this](auto& req, auto& mem) { return console_(req, mem); });
   set_handler(__HYPERVISOR_sched_op, [this](auto& req, auto& mem) { return sched_(req, mem); });
   set_handler(__HYPERVISOR_sched_op_compat, [this](auto& req, auto&) { return sched_.compat(req); });
+  set_handler(__HYPERVISOR_multicall, [this](auto& req, auto& mem) {
+    return run_multicall(req, mem, [this](const HypercallRequest& call, GuestVirtual& m) { return dispatch(call, m); });
+  });
 }
 
 void Hypercalls::set_handler(unsigned nr, Handler handler) {

@@ -42,8 +42,9 @@ bool UnknownOps::note(std::uint64_t nr, std::optional<std::uint32_t> subop, std:
     seen_.push_back(key);
   }
   const auto name = hypercall_name(nr);
+  // Xen itself answers -ENOSYS for some sub-ops (FIFO-only calls on 2-level...): not a warning.
   if (subop)
-    spdlog::warn("hypercall: {} ({}) sub-op {} not implemented (vcpu {}): -ENOSYS", name, nr, *subop, vcpu);
+    spdlog::info("hypercall: {} ({}) sub-op {} answered -ENOSYS (vcpu {})", name, nr, *subop, vcpu);
   else if (!name.empty())
     spdlog::warn("hypercall: unknown hypercall {} {} (vcpu {}): -ENOSYS", nr, name, vcpu);
   else
