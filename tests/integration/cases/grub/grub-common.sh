@@ -9,7 +9,7 @@ grub_image() {
     [ -d /usr/lib/grub/i386-xen_pvh ] || fail "no /usr/lib/grub/i386-xen_pvh (run tests/install-deps: grub-xen-bin)"
     printf 'echo KXEN-GRUB-MARKER\n' >early.cfg
     grub-mkimage -O i386-xen_pvh -o "$1" -p '(memdisk)/boot/grub' -c early.cfg \
-        normal echo halt || fail "grub-mkimage failed"
+        normal echo halt sleep || fail "grub-mkimage failed"
 }
 
 # wait_for PATTERN FILE SECONDS: until FILE (ANSI escapes and CRs removed) has a line
@@ -30,8 +30,9 @@ plain() {
     sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\r//g' "$1"
 }
 
-# grub_session NAME SECONDS KXEN-ARGS...: boots the image, waits for the prompt, types a
-# command whose output differs from its echo, then "halt" (GRUB powers off: exit 0).
+# grub_session NAME SECONDS KXEN-ARGS...: boots the image, waits for the prompt, types
+# $GRUB_BEFORE (if set) and a command whose output differs from its echo, then "halt"
+# (GRUB powers off: exit 0).
 grub_session() {
     name=$1
     limit=$2
@@ -47,6 +48,7 @@ grub_session() {
     if wait_for 'grub> ' "$name.out" "$limit"; then
         echo "$name: prompt after $(($(date +%s) - start)) s"
         # GRUB echoes the keys; only the command's own output is the bare word KXEN-TYPED.
+        [ -n "${GRUB_BEFORE:-}" ] && printf '%s\n' "$GRUB_BEFORE" >&3
         printf 'set word=TYPED\necho KXEN-$word\n' >&3
         wait_for '^KXEN-TYPED$' "$name.out" "$limit" && printf 'halt\n' >&3
     fi
@@ -62,5 +64,9 @@ grub_session() {
     expect_grep '^KXEN-GRUB-MARKER$' "$name.txt"
     expect_grep '^grub> ' "$name.txt"
     expect_grep '^KXEN-TYPED$' "$name.txt"
+    if grep -q 'error:' "$name.txt"; then
+        grep 'error:' "$name.txt" >&2
+        fail "$name: GRUB reported an error"
+    fi
     expect_eq "$name exit status after GRUB's halt" "$status" 0
 }
