@@ -54,7 +54,13 @@ grub_session() {
     fi
     n=0
     while kill -0 "$kxen_pid" 2>/dev/null && [ "$n" -lt "$limit" ]; do sleep 1; n=$((n + 1)); done
-    kill -TERM "$kxen_pid" 2>/dev/null
+    # GRUB ignores kxen's polite power-off request: a second TERM stops kxen, KILL at last.
+    for sig in TERM TERM KILL; do
+        kill -0 "$kxen_pid" 2>/dev/null || break
+        kill -"$sig" "$kxen_pid" 2>/dev/null
+        n=0
+        while kill -0 "$kxen_pid" 2>/dev/null && [ "$n" -lt 10 ]; do sleep 1; n=$((n + 1)); done
+    done
     wait "$kxen_pid"
     status=$?
     exec 3>&-
