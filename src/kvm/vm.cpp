@@ -136,6 +136,7 @@ void Vm::stop(ShutdownReason reason, std::string detail) {
     outcome_ = VmOutcome{reason, std::move(detail)};
   }
   stopped_cv_.notify_all();
+  hypercalls_->sched_poll().stop();  // a vCPU waiting in SCHEDOP_poll returns to its loop
   for (auto& vcpu : vcpus_) vcpu->stop();
 }
 

@@ -7,6 +7,7 @@
 #include "kxen/log.hpp"
 
 #include <utility>
+#include "xen/hypercall/evtchn_poll_ports.hpp"
 #include "xen/platform/kvm_two_level.hpp"
 
 namespace kxen {
@@ -31,6 +32,9 @@ XenPlatform::XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenA
 XenPlatform::~XenPlatform() = default;
 
 void XenPlatform::register_hypercalls(Hypercalls& hypercalls) {
+  // SCHEDOP_poll in user space (the hypercall-page transport; KVM answers it with kvm-xen).
+  poll_ = &hypercalls.sched_poll();
+  poll_->attach(std::make_unique<EvtchnPollPorts>(*evtchn_));
   hypercalls.set_handler(__HYPERVISOR_event_channel_op,
                          [this](const HypercallRequest& r, GuestVirtual& g) { return event_channel_op(r, g); });
   hypercalls.set_handler(__HYPERVISOR_grant_table_op,

@@ -69,7 +69,13 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::optional<Gpa> vcpu_info_gpa(std::uint32_t vcpu) const override;
   bool shared_info_64bit() const override;
   // UpcallSink
-  void kick(std::uint32_t vcpu) override { kicker_.kick_vcpu(vcpu); }
+  void kick(std::uint32_t vcpu) override {
+    if (poll_) poll_->wake(vcpu);  // an event needs delivery: SCHEDOP_poll returns, as in Xen
+    kicker_.kick_vcpu(vcpu);
+  }
+  void port_raised(evtchn_port_t port) override {
+    if (poll_) poll_->port_raised(port);
+  }
 
   // Hypercall entry points (public for unit tests).
   HypercallOutcome memory_op(const HypercallRequest& request, GuestVirtual& gva);
@@ -114,6 +120,7 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::vector<evtchn_port_t> timer_port_;
   std::array<std::uint64_t, HVM_NR_PARAMS> params_{};
   std::once_flag fifo_refusal_logged_;
+  SchedPoll* poll_ = nullptr;  // set once in register_hypercalls(), before vCPUs run
   std::unordered_set<std::uint64_t> ballooned_;  // gpfns the balloon driver gave back
 };
 
