@@ -19,16 +19,6 @@ bool KvmXenAccel::vcpu_attr(std::uint32_t vcpu, const kvm_xen_vcpu_attr& attr) {
   });
 }
 
-bool KvmXenAccel::set_runstate_update_flag(bool enabled) {
-  // KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG (Linux 6.3) is newer than Debian 12's linux-libc-dev;
-  // its value is one byte at the start of the union, as long_mode's is.
-  constexpr std::uint16_t kRunstateUpdateFlagAttr = 0x5;
-  kvm_xen_hvm_attr attr{};
-  attr.type = kRunstateUpdateFlagAttr;
-  attr.u.long_mode = enabled ? 1 : 0;
-  return vm_attr(attr);
-}
-
 bool KvmXenAccel::set_long_mode(bool long_mode) {
   kvm_xen_hvm_attr attr{};
   attr.type = KVM_XEN_ATTR_TYPE_LONG_MODE;

@@ -11,10 +11,10 @@ HypercallOutcome XenPlatform::vm_assist(const HypercallRequest& request) {
   if (cmd != VMASST_CMD_enable && cmd != VMASST_CMD_disable) return {-XEN_EINVAL};
   // Xen lets HVM and PVH domains use only runstate_update_flag; the rest are PV paging assists.
   if (type != VMASST_TYPE_runstate_update_flag) return {-XEN_EINVAL};
-  const bool enable = cmd == VMASST_CMD_enable;
-  // Without KVM no runstate area is kept, so there is nothing for the flag to change.
-  if (accel_ && !accel_->set_runstate_update_flag(enable)) return {-XEN_EINVAL};
-  return {0};
+  // KVM keeps the runstate area; its update-flag mode ran when L1 panicked in the scheduler (see
+  // the 2026-11-22 note), so it stays off and the guest hears "not offered", as Xen may answer.
+  if (accel_) return {-XEN_EINVAL};
+  return {0};  // no runstate area is kept without KVM: the flag changes nothing
 }
 
 }  // namespace kxen

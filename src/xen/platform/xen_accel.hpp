@@ -24,8 +24,6 @@ class XenAccel {
   virtual bool set_timer_port(std::uint32_t vcpu, std::uint32_t port) = 0;
   // Raises a 2-level port in-kernel: pending bit, selector, upcall, poller wake-up.
   virtual bool send_2level(std::uint32_t port, std::uint32_t vcpu) = 0;
-  // VMASST_TYPE_runstate_update_flag: KVM marks runstate updates with XEN_RUNSTATE_UPDATE.
-  virtual bool set_runstate_update_flag(bool enabled) = 0;
 };
 
 }  // namespace kxen

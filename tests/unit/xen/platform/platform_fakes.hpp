@@ -39,8 +39,6 @@ class RecordingAccel final : public XenAccel {
   }
   bool set_timer_port(std::uint32_t v, std::uint32_t port) override { return timer_ports.emplace_back(v, port), ok; }
   bool send_2level(std::uint32_t port, std::uint32_t v) override { return sends.emplace_back(port, v), ok; }
-  std::vector<bool> runstate_update_flag;
-  bool set_runstate_update_flag(bool on) override { return runstate_update_flag.push_back(on), ok; }
 };
 
 class RecordingKicker final : public VcpuKicker {
