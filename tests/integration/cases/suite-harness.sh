@@ -42,6 +42,28 @@ expect_grep '^lab: setup failed: ' lab.txt
 expect_grep '^FAIL xen: not run: lab: L1 failed' lab.txt
 expect_grep '^0 passed, 1 failed$' lab.txt
 
+# L1 dies after the cases started (first boot only): the cases left run once more in a fresh L1.
+cat >fake-lab <<'LAB'
+#!/bin/sh
+# tests/lab/run's interface: options, --, the inner command. The first call dies like a
+# panicking L1 after the inner run saved its empty result list; later calls run it.
+while [ "$1" != "--" ]; do shift; done
+shift
+if [ ! -e "$KXEN_SCRATCH/lab-died" ]; then
+    touch "$KXEN_SCRATCH/lab-died"
+    while [ "$1" != "--results" ]; do shift; done
+    echo '[]' >"$2"
+    echo "lab: L1 failed: [   39.9] Kernel panic - not syncing: made up" >&2
+    exit 125
+fi
+exec "$@"
+LAB
+chmod +x fake-lab
+KXEN_LAB_RUN=$PWD/fake-lab expect_status 0 "$suite" --lab --cases cases --filter xen >died.txt 2>&1
+expect_grep '^lab: L1 died during the cases; running the 1 without a result \(xen\) once more' died.txt
+expect_grep '^PASS xen ' died.txt
+expect_grep '^1 passed, 0 failed$' died.txt
+
 expect_status 1 "$suite" --cases cases --filter 'nothing*' >none.txt
 expect_grep '^suite: no case matches nothing\*$' none.txt
 exit 0

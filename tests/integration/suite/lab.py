@@ -1,6 +1,7 @@
 """Runs a batch of cases inside one L1 boot: run-suite --inner, via tests/lab/run."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,26 +31,30 @@ def lab_argv(cases: list[Case], paths: Paths, results: Path, verbose: bool) -> l
     shares = []
     for path in (paths.src, paths.build, paths.scratch):
         shares += ["--work", str(path)] if path.is_dir() else []
-    return [str(paths.src / "tests" / "lab" / "run"), "--timeout", f"{budget:g}",
+    # $KXEN_LAB_RUN: another runner with tests/lab/run's interface (the harness test's fake lab).
+    runner = os.environ.get("KXEN_LAB_RUN") or str(paths.src / "tests" / "lab" / "run")
+    return [runner, "--timeout", f"{budget:g}",
             *shares, "--", *inner]
 
 
-def run_in_lab(cases: list[Case], paths: Paths, verbose: bool) -> tuple[list[Result], str]:
-    """The results the inner run wrote, and why the lab failed ("" if it did not).
+def run_in_lab(cases: list[Case], paths: Paths, verbose: bool) -> tuple[list[Result], str, bool]:
+    """The results the inner run wrote, why the lab failed ("" if it did not), and whether
+    L1 died after the cases had started (a setup or boot failure is not that).
 
     The inner run prints its PASS/FAIL lines itself, streamed through the lab."""
     results_file = paths.scratch / "lab-results.json"
     results_file.unlink(missing_ok=True)
     print(f"lab: running {len(cases)} case(s) in L1", flush=True)
     status = _run_lab(lab_argv(cases, paths, results_file, verbose), paths.scratch)
+    started = results_file.exists()
     results = _load(results_file)
     if status == LAB_FAILED_EXIT:
-        return results, "lab: L1 failed (see above)"
+        return results, "lab: L1 failed (see above)", started
     if status == LAB_TIMEOUT_EXIT:
-        return results, "lab: the batch ran out of time"
+        return results, "lab: the batch ran out of time", False
     if len(results) < len(cases):
-        return results, f"lab: the inner run stopped early (exit {status})"
-    return results, ""
+        return results, f"lab: the inner run stopped early (exit {status})", False
+    return results, "", False
 
 
 def _run_lab(argv: list[str], cwd: Path) -> int:
