@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cctype>
 #include <iostream>
@@ -30,6 +31,25 @@ std::optional<std::uint64_t> parse_memory_size(const std::string& text) {
 
 namespace {
 
+// A named choice ("kvm-xen", "exit"...): turns the name into the enum's number, or says in one
+// sentence what the choices are (CLI11's own message lists the internal numbers).
+template <class Enum>
+CLI::Validator named_choice(std::map<std::string, Enum> choices) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : choices) names.push_back(name);
+  const std::string listed = fmt::format("{}", fmt::join(names, ", "));
+  return CLI::Validator(
+      [choices = std::move(choices), listed](std::string& value) -> std::string {
+        std::string key = value;
+        for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const auto it = choices.find(key);
+        if (it == choices.end()) return fmt::format("'{}' is not one of: {}", value, listed);
+        value = std::to_string(static_cast<int>(it->second));
+        return {};
+      },
+      listed);
+}
+
 void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_text) {
   run.add_option("--kernel", options.kernel, "PVH kernel: an ELF with XEN_ELFNOTE_PHYS32_ENTRY or a Linux bzImage")
       ->required();
@@ -43,12 +63,12 @@ void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_tex
                                                            {"hypercall-page", TransportRequest::hypercall_page}};
   run.add_option("--transport", options.transport,
                  "hypercall transport: auto, kvm-xen (VMCALL exits) or hypercall-page (PIO-trap stubs)")
-      ->transform(CLI::CheckedTransformer(transports, CLI::ignore_case))
+      ->transform(named_choice(transports))
       ->default_str("auto");
   const std::map<std::string, OnReboot> reboot_actions{{"restart", OnReboot::restart}, {"exit", OnReboot::exit}};
   run.add_option("--on-reboot", options.on_reboot,
                  "when the guest reboots: restart it, or exit with code 4")
-      ->transform(CLI::CheckedTransformer(reboot_actions, CLI::ignore_case))
+      ->transform(named_choice(reboot_actions))
       ->default_str("restart");
   run.add_option("--shutdown-timeout", options.shutdown_timeout_s,
                  "seconds the guest gets to power off after SIGTERM/SIGINT before kxen stops it")

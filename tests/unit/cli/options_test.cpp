@@ -32,7 +32,8 @@ TEST_CASE("memory sizes accept suffixes and default to MiB", "[cli]") {
 
 TEST_CASE("kxen run parses its options", "[cli]") {
   auto result = parse({"run", "--kernel", "vmlinuz", "--initrd", "initrd.img", "--cmdline", "console=hvc0",
-                       "--memory", "1G", "--vcpus", "4", "--transport", "hypercall-page", "-vv"});
+                       "--memory", "1G", "--vcpus", "4", "--transport", "Hypercall-Page", "-vv",
+                       "--on-reboot", "exit", "--shutdown-timeout", "2.5"});
   REQUIRE(std::holds_alternative<RunOptions>(result));
   const auto& o = std::get<RunOptions>(result);
   CHECK(o.kernel == "vmlinuz");
@@ -42,6 +43,8 @@ TEST_CASE("kxen run parses its options", "[cli]") {
   CHECK(o.vcpus == 4);
   CHECK(o.transport == TransportRequest::hypercall_page);
   CHECK(o.verbosity == 2);
+  CHECK(o.on_reboot == OnReboot::exit);
+  CHECK(o.shutdown_timeout_s == 2.5);
 }
 
 TEST_CASE("kxen run defaults", "[cli]") {
@@ -51,6 +54,8 @@ TEST_CASE("kxen run defaults", "[cli]") {
   CHECK(o.memory_bytes == 512ull << 20);
   CHECK(o.vcpus == 1);
   CHECK(o.transport == TransportRequest::automatic);
+  CHECK(o.on_reboot == OnReboot::restart);
+  CHECK(o.shutdown_timeout_s == 30);
   CHECK_FALSE(o.initrd.has_value());
 }
 
@@ -62,6 +67,8 @@ TEST_CASE("bad command lines end with the usage exit code", "[cli]") {
            {"run", "--kernel", "k", "--vcpus", "two"},       // not a number
            {"run", "--kernel", "k", "--memory", "lots"},     // not a size
            {"run", "--kernel", "k", "--transport", "magic"}, // unknown transport
+           {"run", "--kernel", "k", "--on-reboot", "later"}, // unknown reboot action
+           {"run", "--kernel", "k", "--shutdown-timeout", "-1"},
            {"fly"},                                          // unknown subcommand
            {}}) {
     auto result = parse(args);
