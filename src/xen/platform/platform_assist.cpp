@@ -11,8 +11,8 @@ HypercallOutcome XenPlatform::vm_assist(const HypercallRequest& request) {
   if (cmd != VMASST_CMD_enable && cmd != VMASST_CMD_disable) return {-XEN_EINVAL};
   // Xen lets HVM and PVH domains use only runstate_update_flag; the rest are PV paging assists.
   if (type != VMASST_TYPE_runstate_update_flag) return {-XEN_EINVAL};
-  // KVM keeps the runstate area; its update-flag mode ran when L1 panicked in the scheduler (see
-  // the 2026-11-22 note), so it stays off and the guest hears "not offered", as Xen may answer.
+  // KVM keeps the runstate area and its update-flag mode is untested here: not offered, which
+  // Linux takes as "read other vCPUs' runstate without the flag".
   if (accel_) return {-XEN_EINVAL};
   return {0};  // no runstate area is kept without KVM: the flag changes nothing
 }

@@ -24,6 +24,9 @@ static_assert(sizeof(xen_memory_reservation) == 32);
 
 // Xen's default ceiling for a domU's extents (2 MiB), so one extent is at most 512 pages.
 constexpr std::uint32_t kMaxExtentOrder = 9;
+// Xen preempts long lists; kxen cannot, so one call may not pin its vCPU thread for long.
+// Linux's balloon passes at most a page of gpfns (512) per call.
+constexpr std::uint64_t kMaxExtentsPerCall = 4096;
 constexpr std::uint32_t kE820Ram = 1;
 
 }  // namespace
@@ -55,6 +58,7 @@ std::int64_t XenPlatform::change_reservation(bool populate, std::uint64_t arg, b
   const auto op = read_reservation(arg, long_mode, gva);
   if (!op) return -XEN_EFAULT;
   if (op->domid != DOMID_SELF && op->domid != config_.domid) return -XEN_ESRCH;
+  if (op->nr_extents > kMaxExtentsPerCall) return -XEN_EINVAL;
   if (op->extent_order > kMaxExtentOrder) return 0;
   const std::uint64_t pages = 1ull << op->extent_order;
   const std::uint64_t entry_size = long_mode ? sizeof(xen_pfn_t) : sizeof(std::uint32_t);

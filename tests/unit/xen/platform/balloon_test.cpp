@@ -77,6 +77,9 @@ TEST_CASE("balloon calls check the domain and the guest's pointers", "[platform]
   r.domid = DOMID_SELF;
   REQUIRE(w.memory.write_obj(kArg, r));
   CHECK(w.memory_op(XENMEM_populate_physmap, kArg) == -XEN_EFAULT);
+  r.nr_extents = 4097;  // more than one call may do: refused before any page is touched
+  REQUIRE(w.memory.write_obj(kArg, r));
+  CHECK(w.memory_op(XENMEM_decrease_reservation, kArg) == -XEN_EINVAL);
 }
 
 TEST_CASE("32-bit callers use the compat reservation layout", "[platform]") {
