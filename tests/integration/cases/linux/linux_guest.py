@@ -99,7 +99,8 @@ class Kxen:
     def __init__(self, name: str, kernel: Path, initrd: Path, *extra: str, cmdline: str = CMDLINE):
         self.name = name
         self.run = Run(started=time.time())
-        self.args = [KXEN, "run", "--kernel", str(kernel), "--initrd", str(initrd), "--memory", "512M",
+        # -v: kxen says at info level where it is, so a run that hangs leaves a trail in NAME.err.
+        self.args = [KXEN, "run", "-v", "--kernel", str(kernel), "--initrd", str(initrd), "--memory", "512M",
                      "--cmdline", cmdline, *extra]
         self.err = open(f"{name}.err", "wb")
         self.log = open(f"{name}.out", "w")
