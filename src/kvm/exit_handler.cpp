@@ -23,6 +23,7 @@ bool in_long_mode(const kvm_sregs& s) { return (s.efer & kEferLma) && s.cs.l; }
 }  // namespace
 
 ExitAction ExitHandler::handle(kvm_run& run) {
+  stats_.count_exit(run.exit_reason);
   switch (run.exit_reason) {
     case KVM_EXIT_IO: return on_io(run);
     case KVM_EXIT_XEN: return on_xen(run);
@@ -44,6 +45,7 @@ ExitAction ExitHandler::handle(kvm_run& run) {
 }
 
 ExitAction ExitHandler::on_io(kvm_run& run) {
+  stats_.count_port(run.io.port);
   auto* data = reinterpret_cast<std::uint8_t*>(&run) + run.io.data_offset;
   const std::size_t bytes = static_cast<std::size_t>(run.io.size) * run.io.count;
   if (run.io.direction == KVM_EXIT_IO_OUT) {
@@ -82,6 +84,7 @@ ExitAction ExitHandler::on_pio_hypercall() {
   auto sregs = registers_.sregs();
   if (!regs || !sregs) return fail(regs ? sregs.error() : regs.error());
   const HypercallRequest request = decode_pio_hypercall(*regs, in_long_mode(*sregs), vcpu_);
+  stats_.count_hypercall(request.nr, request.args[0]);
   HypercallOutcome outcome{kXenEperm, VcpuAction::resume};
   if (sregs->cs.dpl == 0) {
     PagedGuestVirtual virt(services_.memory(), paging_of(*sregs));
@@ -98,6 +101,7 @@ ExitAction ExitHandler::on_pio_hypercall() {
 ExitAction ExitHandler::on_xen(kvm_run& run) {
   if (run.xen.type != KVM_EXIT_XEN_HCALL) return fail(fmt::format("unknown KVM_EXIT_XEN type {}", run.xen.type));
   const HypercallRequest request = decode_xen_exit(run.xen, vcpu_);
+  stats_.count_hypercall(request.nr, request.args[0]);
   HypercallOutcome outcome{kXenEperm, VcpuAction::resume};
   if (run.xen.u.hcall.cpl == 0) {
     auto sregs = registers_.sregs();

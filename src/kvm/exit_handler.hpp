@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "kvm/exit_stats.hpp"
 #include "kxen/guest_memory.hpp"
 #include "kxen/hypercall.hpp"
 
@@ -47,6 +48,7 @@ class ExitHandler final {
   ExitAction handle(kvm_run& run);
   // KVM_RUN itself failed or the vCPU state is unusable: the guest cannot go on.
   ExitAction fail(std::string_view why);
+  ExitStats& stats() { return stats_; }
 
  private:
   ExitAction on_io(kvm_run& run);
@@ -60,6 +62,7 @@ class ExitHandler final {
   std::uint32_t vcpu_;
   VcpuRegisters& registers_;
   ExitServices& services_;
+  ExitStats stats_;
 };
 
 }  // namespace kxen

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -13,6 +14,7 @@ namespace kxen {
 namespace {
 // Real-time signal used only to pull a vCPU thread out of KVM_RUN.
 int kick_signal() { return SIGRTMIN + 1; }
+using Clock = std::chrono::steady_clock;
 }  // namespace
 
 Vcpu::Vcpu(std::uint32_t id, VcpuFd fd, ExitServices& services)
@@ -104,7 +106,10 @@ void Vcpu::loop() {
     fd_.clear_immediate_exit();
     run_posted();
     if (stopping_.load()) break;
+    const auto entered = Clock::now();
     const int err = fd_.run();
+    const auto exited = Clock::now();
+    exits_.stats().add(ExitStats::Phase::guest, exited - entered);
     if (err == EINTR || err == EAGAIN) continue;  // kicked, or KVM wants a retry
     if (err != 0) {
       spdlog::error("vcpu{}: KVM_RUN failed: {}", id_, std::strerror(err));
@@ -112,9 +117,15 @@ void Vcpu::loop() {
       break;
     }
     const ExitAction action = exits_.handle(*fd_.run_area());
+    const auto handled = Clock::now();
+    exits_.stats().add(ExitStats::Phase::handling, handled - exited);
     if (action == ExitAction::stop) break;
-    if (action == ExitAction::halt) wait_while_halted();
+    if (action == ExitAction::halt) {
+      wait_while_halted();
+      exits_.stats().add(ExitStats::Phase::halted, Clock::now() - handled);
+    }
   }
+  spdlog::info("vcpu{}: {}", id_, exits_.stats().summary());
   // Work posted meanwhile still runs (the fd outlives the thread) so no poster waits forever.
   running_ = false;
   run_posted();

@@ -269,3 +269,27 @@ TEST_CASE("the sleep status register reads 0 (no wake event); absent ports read 
   CHECK(handler.handle(fr.run()) == ExitAction::resume);
   CHECK((fr.pio_data() & 0xff) == 0xff);
 }
+
+TEST_CASE("the exit handler counts exits, hypercalls and ports for the vCPU's summary", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  regs.long_mode(0);
+  ExitHandler handler(0, regs, services);
+  auto& x = fr.run();
+  x.exit_reason = KVM_EXIT_XEN;
+  x.xen.type = KVM_EXIT_XEN_HCALL;
+  x.xen.u.hcall.longmode = 1;
+  x.xen.u.hcall.input = 32;  // event_channel_op
+  x.xen.u.hcall.params[0] = 4;
+  handler.handle(x);
+  handler.handle(x);
+  fr.pio(0x80, KVM_EXIT_IO_OUT, 1, 0);
+  handler.handle(fr.run());
+  CHECK(handler.stats().exits() == 3);
+  CHECK(handler.stats().hypercalls(32) == 2);
+  const auto line = handler.stats().summary();
+  CHECK(line.find("xen 2") != std::string::npos);
+  CHECK(line.find("event_channel_op/4 2") != std::string::npos);
+  CHECK(line.find("0x80 1") != std::string::npos);
+}
