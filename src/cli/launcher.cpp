@@ -127,7 +127,8 @@ std::expected<std::unique_ptr<Vm>, BootFailure> boot_vm(const RunOptions& option
   return std::move(*vm);
 }
 
-// Turns SIGTERM/SIGINT into a clean guest shutdown, with a hard stop after the timeout or a second signal.
+// Turns SIGTERM/SIGINT into a clean guest shutdown, with a hard stop after the timeout or a second
+// signal; SIGUSR1 logs where each vCPU is.
 // Lock order: mutex_ → Vm::state_mutex_ (through Vm::stop).
 class StopSignals final {
  public:
@@ -163,6 +164,10 @@ class StopSignals final {
       if (sigwait(&signals_, &sig) != 0 || sig == SIGUSR2) return;
       std::lock_guard lock(mutex_);
       if (done_) return;
+      if (sig == SIGUSR1) {
+        if (vm_) vm_->log_vcpu_states();
+        continue;
+      }
       if (signal_.exchange(sig) != 0 || timeout_.count() <= 0 || !vm_) {
         hard_stop_locked(fmt::format("stopped by signal {}", sig));
         continue;
@@ -211,6 +216,7 @@ int run_guest(const RunOptions& options) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGUSR1);  // not a stop: log where each vCPU is
   sigaddset(&stop_signals, SIGUSR2);  // sent by us to retire the waiter
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   StopSignals signals(stop_signals, options.shutdown_timeout_s);

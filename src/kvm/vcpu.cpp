@@ -90,6 +90,55 @@ bool Vcpu::run_on_vcpu(const std::function<bool(VcpuFd&)>& fn) {
   return result.get();
 }
 
+namespace {
+std::string mp_state_name(std::uint32_t state) {
+  switch (state) {
+    case KVM_MP_STATE_RUNNABLE: return "runnable";
+    case KVM_MP_STATE_UNINITIALIZED: return "waiting for INIT/SIPI";
+    case KVM_MP_STATE_INIT_RECEIVED: return "INIT received";
+    case KVM_MP_STATE_HALTED: return "halted in KVM";
+    case KVM_MP_STATE_SIPI_RECEIVED: return "SIPI received";
+    default: return fmt::format("mp_state {}", state);
+  }
+}
+
+std::string describe_fd(const VcpuFd& fd) {
+  auto regs = fd.regs();
+  auto sregs = fd.sregs();
+  auto mp = fd.mp_state();
+  if (!regs || !sregs) return regs ? sregs.error() : regs.error();
+  return fmt::format("{}, rip={:#x} rsp={:#x} rflags={:#x} cs={:#x} cr3={:#x} rax={:#x}",
+                     mp ? mp_state_name(*mp) : mp.error(), regs->rip, regs->rsp, regs->rflags,
+                     sregs->cs.selector, sregs->cr3, regs->rax);
+}
+}  // namespace
+
+std::future<std::string> Vcpu::describe() {
+  auto promise = std::make_shared<std::promise<std::string>>();
+  auto future = promise->get_future();
+  auto task = [this, promise] {
+    promise->set_value(describe_fd(fd_) + "; " + exits_.stats().summary());
+    return true;
+  };
+  if (!running_.load() || std::this_thread::get_id() == thread_.get_id()) {
+    task();
+    return future;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_.load()) {
+      promise->set_value("stopping");
+      return future;
+    }
+    posted_.emplace_back(task);
+  }
+  // Out of KVM_RUN (or a halt in kxen) so the loop runs the posted task; the guest goes on after.
+  fd_.request_immediate_exit();
+  wake_.notify_all();
+  pthread_kill(thread_.native_handle(), kick_signal());
+  return future;
+}
+
 void Vcpu::run_posted() {
   std::vector<std::packaged_task<bool()>> tasks;
   {

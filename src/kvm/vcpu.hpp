@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <memory>
 #include <vector>
 #include <mutex>
 #include <thread>
@@ -38,6 +39,9 @@ class Vcpu final : public VcpuRegisters {
   // Runs fn on this vCPU's own thread (KVM holds the vCPU's mutex during KVM_RUN, so other
   // threads' vCPU ioctls would wait for its next exit); directly when not running or on it.
   bool run_on_vcpu(const std::function<bool(VcpuFd&)>& fn);
+  // Where the vCPU is (registers, KVM's run state) and its exit statistics, read on its own
+  // thread; the future stays unready while the vCPU is busy in a long hypercall.
+  std::future<std::string> describe();
 
   std::uint32_t id() const { return id_; }
   VcpuFd& fd() { return fd_; }

@@ -79,6 +79,12 @@ std::expected<void, std::string> VcpuFd::set_mp_state(std::uint32_t state) {
   return {};
 }
 
+std::expected<std::uint32_t, std::string> VcpuFd::mp_state() const {
+  kvm_mp_state mp{};
+  if (ioctl(fd_.get(), KVM_GET_MP_STATE, &mp) < 0) return ioctl_error("KVM_GET_MP_STATE");
+  return mp.mp_state;
+}
+
 std::expected<void, std::string> VcpuFd::set_guest_debug(const kvm_guest_debug& debug) {
   if (ioctl(fd_.get(), KVM_SET_GUEST_DEBUG, &debug) < 0) return ioctl_error("KVM_SET_GUEST_DEBUG");
   return {};

@@ -35,6 +35,7 @@ class VcpuFd final {
   std::expected<void, std::string> set_xen_attr(const kvm_xen_vcpu_attr& attr);
   std::expected<kvm_xen_vcpu_attr, std::string> xen_attr(std::uint16_t type) const;
   std::expected<void, std::string> set_mp_state(std::uint32_t state);
+  std::expected<std::uint32_t, std::string> mp_state() const;
   std::expected<void, std::string> set_guest_debug(const kvm_guest_debug& debug);
   // TSC frequency in kHz as KVM runs this vCPU; 0 if unknown.
   std::uint32_t tsc_khz() const;

@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <future>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -138,6 +141,19 @@ void Vm::stop(ShutdownReason reason, std::string detail) {
   stopped_cv_.notify_all();
   hypercalls_->sched_poll().stop();  // a vCPU waiting in SCHEDOP_poll returns to its loop
   for (auto& vcpu : vcpus_) vcpu->stop();
+}
+
+void Vm::log_vcpu_states() {
+  std::vector<std::future<std::string>> states;
+  for (auto& vcpu : vcpus_) states.push_back(vcpu->describe());
+  // A vCPU inside a blocking hypercall answers when it returns; do not wait on it for long.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (std::size_t id = 0; id < states.size(); ++id) {
+    if (states[id].wait_until(deadline) == std::future_status::ready)
+      spdlog::warn("vcpu{}: {}", id, states[id].get());
+    else
+      spdlog::warn("vcpu{}: busy in kxen (a blocking hypercall) for over a second", id);
+  }
 }
 
 HypercallOutcome Vm::hypercall(const HypercallRequest& request, GuestVirtual& virt) {

@@ -60,6 +60,8 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   void stop(ShutdownReason reason, std::string detail = {});
   // Asks the guest to shut down cleanly (control/shutdown); false if it never said it listens.
   bool request_guest_shutdown(std::string_view action) { return services_->request_shutdown(action); }
+  // Logs where every vCPU is and what it has been exiting for (SIGUSR1: "why is my guest stuck?").
+  void log_vcpu_states();
 
   // ExitServices
   GuestMemory& memory() override { return memory_; }

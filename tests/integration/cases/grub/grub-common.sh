@@ -47,6 +47,8 @@ grub_session() {
     start=$(date +%s)
     if wait_for 'grub> ' "$name.out" "$limit"; then
         echo "$name: prompt after $(($(date +%s) - start)) s"
+        # $GRUB_AT_PROMPT: a command run once GRUB waits at its prompt (kxen's pid: $kxen_pid).
+        [ -n "${GRUB_AT_PROMPT:-}" ] && eval "$GRUB_AT_PROMPT"
         # GRUB echoes the keys; only the command's own output is the bare word KXEN-TYPED.
         [ -n "${GRUB_BEFORE:-}" ] && printf '%s\n' "$GRUB_BEFORE" >&3
         printf 'set word=TYPED\necho KXEN-$word\n' >&3

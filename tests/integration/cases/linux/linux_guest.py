@@ -136,8 +136,8 @@ class Kxen:
                     fail(f"{self.name}: kxen exited {self.proc.returncode} before {count}x {prefix!r}")
                 left = deadline - time.time()
                 if left <= 0:
-                    self.dump()
                     self.kill()
+                    self.dump()
                     fail(f"{self.name}: no {count}x {prefix!r} within {timeout} s")
                 self.cond.wait(min(left, 1.0))
 
@@ -148,8 +148,8 @@ class Kxen:
         try:
             self.run.status = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.dump()
             self.kill()
+            self.dump()
             fail(f"{self.name}: kxen still running after {timeout} s")
         self.reader.join(10)
         self.run.ended = time.time()
@@ -157,7 +157,11 @@ class Kxen:
         self.log.close()
         return self.run
 
-    def kill(self) -> None:
+    def kill(self, log_state: bool = True) -> None:
+        """SIGUSR1 first: kxen logs where each vCPU is, so a hung guest says where it hangs."""
+        if log_state and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
