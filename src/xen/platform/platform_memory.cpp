@@ -40,6 +40,14 @@ struct MemoryMap32 {
   std::uint32_t nr_entries;
   std::uint32_t buffer;
 };
+// xen_foreign_memory_map for a 32-bit caller: the map follows domid at 4-byte alignment.
+struct ForeignMemoryMap32 {
+  domid_t domid;
+  std::uint16_t pad;
+  MemoryMap32 map;
+};
+static_assert(sizeof(ForeignMemoryMap32) == 12 && offsetof(xen_foreign_memory_map, map) == 8);
+constexpr std::uint32_t kMaxE820Entries = 1024;  // Xen's E820MAX
 
 // The sub-op sits below bit 6; Xen keeps a continuation extent above (MEMOP_EXTENT_SHIFT, not public).
 constexpr std::uint64_t kMemopCmdMask = (1u << 6) - 1;
@@ -67,6 +75,7 @@ HypercallOutcome XenPlatform::memory_op(const HypercallRequest& request, GuestVi
       return {add_to_physmap(op->space, op->idx, op->gpfn, request.long_mode)};
     }
     case XENMEM_memory_map: return {memory_map(arg, request.long_mode, gva)};
+    case XENMEM_set_memory_map: return {set_memory_map(arg, request.long_mode, gva)};
     case XENMEM_current_reservation:
     case XENMEM_maximum_reservation: {
       auto domid = gva.read_obj<domid_t>(arg);
@@ -154,7 +163,12 @@ std::int64_t XenPlatform::memory_map(std::uint64_t arg, bool long_mode, GuestVir
     if (!m) return -XEN_EFAULT;
     capacity = m->nr_entries, buffer = m->buffer;
   }
-  const auto& map = config_.memory_map;
+  std::vector<MemoryMapEntry> map;
+  {
+    std::lock_guard lock(mutex_);
+    map = reported_map_ ? *reported_map_ : config_.memory_map;
+  }
+  if (map.empty()) return -XEN_ENOSYS;  // as Xen after an empty XENMEM_set_memory_map
   // As Xen: copy what fits and report how many were copied.
   const std::size_t count = std::min<std::size_t>(capacity, map.size());
   for (std::size_t i = 0; i < count; ++i) {
@@ -162,6 +176,35 @@ std::int64_t XenPlatform::memory_map(std::uint64_t arg, bool long_mode, GuestVir
     if (!gva.write_obj(buffer + i * sizeof(E820Wire), entry)) return -XEN_EFAULT;
   }
   return gva.write_obj(arg, static_cast<std::uint32_t>(count)) ? 0 : -XEN_EFAULT;  // nr_entries is the struct's first field
+}
+
+// The guest may replace the map XENMEM_memory_map reports (GRUB does, for the kernel it loads);
+// what is RAM for kxen (balloon checks, memslots) stays the map it booted with.
+std::int64_t XenPlatform::set_memory_map(std::uint64_t arg, bool long_mode, GuestVirtual& gva) {
+  domid_t domid = 0;
+  std::uint32_t count = 0;
+  std::uint64_t buffer = 0;
+  if (long_mode) {
+    auto m = gva.read_obj<xen_foreign_memory_map>(arg);
+    if (!m) return -XEN_EFAULT;
+    domid = m->domid, count = m->map.nr_entries, buffer = reinterpret_cast<std::uint64_t>(m->map.buffer.p);
+  } else {
+    auto m = gva.read_obj<ForeignMemoryMap32>(arg);
+    if (!m) return -XEN_EFAULT;
+    domid = m->domid, count = m->map.nr_entries, buffer = m->map.buffer;
+  }
+  if (count > kMaxE820Entries) return -XEN_EINVAL;
+  if (!self(domid, config_.domid)) return -XEN_ESRCH;
+  std::vector<MemoryMapEntry> map;
+  map.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    auto e = gva.read_obj<E820Wire>(buffer + std::uint64_t{i} * sizeof(E820Wire));
+    if (!e) return -XEN_EFAULT;
+    map.push_back(MemoryMapEntry{e->addr, e->size, e->type});
+  }
+  std::lock_guard lock(mutex_);
+  reported_map_ = std::move(map);
+  return 0;
 }
 
 }  // namespace kxen

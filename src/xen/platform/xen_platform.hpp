@@ -89,6 +89,7 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::int64_t map_shared_info(std::uint64_t gpfn, bool long_mode);
   void point_kvm_at_legacy_vcpu_info(Gpa shared_info);
   std::int64_t memory_map(std::uint64_t arg, bool long_mode, GuestVirtual& gva);
+  std::int64_t set_memory_map(std::uint64_t arg, bool long_mode, GuestVirtual& gva);
   struct Reservation {
     std::uint64_t extent_start;  // guest address of the gpfn list
     std::uint64_t nr_extents;
@@ -121,7 +122,8 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::array<std::uint64_t, HVM_NR_PARAMS> params_{};
   std::once_flag fifo_refusal_logged_;
   SchedPoll* poll_ = nullptr;  // set once in register_hypercalls(), before vCPUs run
-  std::unordered_set<std::uint64_t> ballooned_;  // gpfns the balloon driver gave back
+  std::unordered_set<std::uint64_t> ballooned_;
+  std::optional<std::vector<MemoryMapEntry>> reported_map_;  // XENMEM_set_memory_map's, if any  // gpfns the balloon driver gave back
 };
 
 }  // namespace kxen

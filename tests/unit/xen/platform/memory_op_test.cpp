@@ -193,4 +193,76 @@ TEST_CASE("maximum_gpfn, continuation bits and unknown memory ops", "[platform]"
   CHECK(w.memory_op(63, kArg) == -XEN_ENOSYS);
 }
 
+
+namespace {
+void write_e820(GuestMemory& m, std::uint64_t at, std::uint64_t addr, std::uint64_t size, std::uint32_t type) {
+  REQUIRE(m.write_obj(at, addr));
+  REQUIRE(m.write_obj(at + 8, size));
+  REQUIRE(m.write_obj(at + 16, type));
+}
+}  // namespace
+
+TEST_CASE("set_memory_map replaces what memory_map reports, not what kxen treats as RAM", "[platform]") {
+  PlatformWorld w;
+  write_e820(w.memory, kBuf, 0, 0x9f000, 1);
+  write_e820(w.memory, kBuf + kE820Size, 0x100000, 0x100000, 2);
+  xen_foreign_memory_map set{};
+  set.domid = DOMID_SELF;
+  set.map.nr_entries = 2;
+  set_xen_guest_handle(set.map.buffer, reinterpret_cast<void*>(kBuf));
+  REQUIRE(w.memory.write_obj(kArg, set));
+  REQUIRE(w.memory_op(XENMEM_set_memory_map, kArg) == 0);
+
+  constexpr Gpa kOut = kBuf + 0x400;
+  xen_memory_map get{};
+  get.nr_entries = 8;
+  set_xen_guest_handle(get.buffer, reinterpret_cast<void*>(kOut));
+  REQUIRE(w.memory.write_obj(kArg, get));
+  REQUIRE(w.memory_op(XENMEM_memory_map, kArg) == 0);
+  CHECK(w.memory.read_obj<std::uint32_t>(kArg) == 2u);
+  CHECK(w.memory.read_obj<std::uint64_t>(kOut + kE820Size + 8) == 0x100000u);
+  CHECK(w.memory.read_obj<std::uint32_t>(kOut + kE820Size + 16) == 2u);
+  // The balloon still sees the boot map's RAM at 1 MiB.
+  CHECK(w.platform->config().memory_map[1].type == 1u);
+
+  // An empty map: memory_map then answers as Xen does for a domain without one.
+  set.map.nr_entries = 0;
+  REQUIRE(w.memory.write_obj(kArg, set));
+  REQUIRE(w.memory_op(XENMEM_set_memory_map, kArg) == 0);
+  REQUIRE(w.memory.write_obj(kArg, get));
+  CHECK(w.memory_op(XENMEM_memory_map, kArg) == -XEN_ENOSYS);
+}
+
+TEST_CASE("set_memory_map checks its caller's domain, size and pointers; 32-bit layout too", "[platform]") {
+  PlatformWorld w;
+  write_e820(w.memory, kBuf, 0x1000, 0x2000, 1);
+  xen_foreign_memory_map set{};
+  set.domid = kDomid + 1;
+  set.map.nr_entries = 1;
+  set_xen_guest_handle(set.map.buffer, reinterpret_cast<void*>(kBuf));
+  REQUIRE(w.memory.write_obj(kArg, set));
+  CHECK(w.memory_op(XENMEM_set_memory_map, kArg) == -XEN_ESRCH);
+  set.domid = DOMID_SELF;
+  set.map.nr_entries = 1025;
+  REQUIRE(w.memory.write_obj(kArg, set));
+  CHECK(w.memory_op(XENMEM_set_memory_map, kArg) == -XEN_EINVAL);
+  set.map.nr_entries = 3;
+  set_xen_guest_handle(set.map.buffer, reinterpret_cast<void*>(kBadPointer));
+  REQUIRE(w.memory.write_obj(kArg, set));
+  CHECK(w.memory_op(XENMEM_set_memory_map, kArg) == -XEN_EFAULT);
+  CHECK(w.memory_op(XENMEM_set_memory_map, kBadPointer) == -XEN_EFAULT);
+
+  // 32-bit: domid, pad, nr_entries, 4-byte buffer pointer.
+  REQUIRE(w.memory.write_obj(kArg, std::uint16_t{DOMID_SELF}));
+  REQUIRE(w.memory.write_obj(kArg + 4, std::uint32_t{1}));
+  REQUIRE(w.memory.write_obj(kArg + 8, static_cast<std::uint32_t>(kBuf)));
+  REQUIRE(w.memory_op(XENMEM_set_memory_map, kArg, false) == 0);
+  REQUIRE(w.memory.write_obj(kArg, std::uint32_t{4}));
+  REQUIRE(w.memory.write_obj(kArg + 4, static_cast<std::uint32_t>(kBuf + 0x400)));
+  REQUIRE(w.memory_op(XENMEM_memory_map, kArg, false) == 0);
+  CHECK(w.memory.read_obj<std::uint32_t>(kArg) == 1u);
+  CHECK(w.memory.read_obj<std::uint64_t>(kBuf + 0x400) == 0x1000u);
+  CHECK(w.memory.read_obj<std::uint64_t>(kBuf + 0x408) == 0x2000u);
+}
+
 }  // namespace kxen::test
