@@ -97,6 +97,7 @@ std::expected<std::unique_ptr<Vm>, BootFailure> boot_vm(const RunOptions& option
   config.platform.ram_pages = options.memory_bytes >> kPageShift;
   config.platform.console_pfn = layout.special.console_pfn();
   config.platform.store_pfn = layout.special.xenstore_pfn();
+  config.platform.evtchn_abi = options.evtchn_abi;
   config.services.memory_kib = options.memory_bytes >> 10;
 
   auto vm = Vm::create(config);

@@ -65,6 +65,14 @@ void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_tex
                  "hypercall transport: auto, kvm-xen (VMCALL exits) or hypercall-page (PIO-trap stubs)")
       ->transform(named_choice(transports))
       ->default_str("auto");
+  const std::map<std::string, EvtchnAbiRequest> abis{{"auto", EvtchnAbiRequest::automatic},
+                                                      {"fifo", EvtchnAbiRequest::fifo},
+                                                      {"2level", EvtchnAbiRequest::two_level}};
+  run.add_option("--evtchn-abi", options.evtchn_abi,
+                 "event-channel ABIs offered: auto (2-level only with kvm-xen, FIFO too otherwise), "
+                 "fifo (FIFO too) or 2level (EVTCHNOP_init_control refused)")
+      ->transform(named_choice(abis))
+      ->default_str("auto");
   const std::map<std::string, OnReboot> reboot_actions{{"restart", OnReboot::restart}, {"exit", OnReboot::exit}};
   run.add_option("--on-reboot", options.on_reboot,
                  "when the guest reboots: restart it, or exit with code 4")

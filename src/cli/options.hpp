@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "kvm/transport.hpp"
+#include "xen/platform/evtchn_abi_request.hpp"
 
 namespace kxen {
 
@@ -20,6 +21,7 @@ struct RunOptions {
   std::uint64_t memory_bytes = 512ull << 20;
   std::uint32_t vcpus = 1;
   TransportRequest transport = TransportRequest::automatic;
+  EvtchnAbiRequest evtchn_abi = EvtchnAbiRequest::automatic;
   int verbosity = 0;
   std::string kvm_path = "/dev/kvm";
   OnReboot on_reboot = OnReboot::restart;

@@ -44,6 +44,26 @@ bool KvmXenAccel::send_2level(std::uint32_t port, std::uint32_t vcpu) {
   return vm_.xen_evtchn_send(port, vcpu).has_value();
 }
 
+std::optional<kvm_msi> upcall_msi(std::uint32_t apic_id, std::uint8_t vector) {
+  constexpr std::uint32_t kMsiBase = 0xfee00000;  // the LAPIC MSI window
+  constexpr unsigned kDestIdShift = 12;
+  constexpr std::uint32_t kLevelAssert = 1u << 14;  // delivery mode fixed (0), edge trigger
+  if (apic_id > 0xff) return std::nullopt;
+  kvm_msi msi{};
+  msi.address_lo = kMsiBase | (apic_id << kDestIdShift);
+  msi.data = vector | kLevelAssert;
+  return msi;
+}
+
+bool KvmXenAccel::inject_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) {
+  // kxen gives vCPU N the APIC ID N (CPUID and MADT), as KVM's own upcall injection assumes.
+  const auto msi = upcall_msi(vcpu, vector);
+  if (!msi || vcpu >= vcpus_.size()) return false;
+  auto r = vm_.signal_msi(*msi);
+  if (!r) spdlog::warn("kvm: vcpu{} upcall vector {:#x}: {}", vcpu, vector, r.error());
+  return r.has_value();
+}
+
 bool KvmXenAccel::set_vcpu_id(std::uint32_t vcpu) {
   kvm_xen_vcpu_attr attr{};
   attr.type = KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID;

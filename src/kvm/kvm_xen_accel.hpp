@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "kvm/vcpu.hpp"
@@ -9,6 +10,10 @@
 #include "xen/platform/xen_accel.hpp"
 
 namespace kxen {
+
+// The MSI that puts `vector` into one LAPIC (physical destination, fixed, edge), as KVM itself
+// delivers a per-vCPU upcall; nullopt past the 8-bit xAPIC destination.
+std::optional<kvm_msi> upcall_msi(std::uint32_t apic_id, std::uint8_t vector);
 
 class KvmXenAccel final : public XenAccel {
  public:
@@ -23,6 +28,7 @@ class KvmXenAccel final : public XenAccel {
   bool set_vcpu_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) override;
   bool set_timer_port(std::uint32_t vcpu, std::uint32_t port) override;
   bool send_2level(std::uint32_t port, std::uint32_t vcpu) override;
+  bool inject_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) override;
 
   // Per-vCPU set-up before the guest runs: Xen vCPU id = KVM index.
   bool set_vcpu_id(std::uint32_t vcpu);

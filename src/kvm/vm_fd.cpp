@@ -89,6 +89,12 @@ std::expected<void, std::string> VmFd::xen_evtchn_send(std::uint32_t port, std::
   return {};
 }
 
+std::expected<void, std::string> VmFd::signal_msi(const kvm_msi& msi) {
+  kvm_msi copy = msi;  // the ioctl takes a non-const pointer
+  if (ioctl(fd_.get(), KVM_SIGNAL_MSI, &copy) < 0) return ioctl_error("KVM_SIGNAL_MSI");
+  return {};
+}
+
 std::expected<void, std::string> VmFd::create_irqchip() {
   if (ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) return ioctl_error("KVM_CREATE_IRQCHIP");
   return {};

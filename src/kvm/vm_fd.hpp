@@ -29,6 +29,8 @@ class VmFd final {
   std::expected<void, std::string> set_xen_attr(const kvm_xen_hvm_attr& attr);
   // Raises a 2-level event channel port in-kernel (bits, upcall, poller wake-up).
   std::expected<void, std::string> xen_evtchn_send(std::uint32_t port, std::uint32_t vcpu);
+  // Injects an MSI into the in-kernel LAPICs (KVM_SIGNAL_MSI); "blocked by the guest" is success.
+  std::expected<void, std::string> signal_msi(const kvm_msi& msi);
   std::expected<void, std::string> create_irqchip();
   std::expected<void, std::string> set_identity_map_addr(std::uint64_t gpa);
   std::expected<void, std::string> set_tss_addr(std::uint64_t gpa);

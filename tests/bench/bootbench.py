@@ -1,7 +1,8 @@
-"""One timed boot: start a VMM, stream the guest console, stop at the init marker.
+"""One timed boot: start a VMM, stream the guest console, stop at the init marker (or at a
+later line the guest prints after its workload).
 
-Used by tests/bench/boot-time. Times are wall-clock seconds from just before the VMM's
-exec, read with time.monotonic() as the console bytes arrive on a pipe.
+Used by tests/bench/boot-time and tests/bench/evtchn-abi. Times are wall-clock seconds from
+just before the VMM's exec, read with time.monotonic() as the console bytes arrive on a pipe.
 """
 
 import os
@@ -11,10 +12,12 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+SRC = Path(__file__).resolve().parents[2]
 MARKER_LINE = re.compile(rb"KXEN-BENCH-MARKER uptime=([0-9.]+)\r?\n")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -45,14 +48,14 @@ class Boot:
         return asdict(self)
 
 
-def build_initramfs(work: Path) -> Path:
-    """An uncompressed newc cpio: static busybox and INIT (the same bytes for every VMM)."""
+def build_initramfs(work: Path, init: str = INIT) -> Path:
+    """An uncompressed newc cpio: static busybox and `init` (the same bytes for every VMM)."""
     root = work / "root"
     for sub in ("bin", "proc", "dev"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     busybox = shutil.which("busybox") or "/bin/busybox"
     shutil.copy2(busybox, root / "bin" / "busybox")
-    (root / "init").write_text(INIT)
+    (root / "init").write_text(init)
     (root / "init").chmod(0o755)
     image = work / "initramfs.cpio"
     names = "\n".join(["."] + sorted(str(p.relative_to(root)) for p in root.rglob("*")))
@@ -103,10 +106,10 @@ class Streams:
 
 
 def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
-               setup_line: bytes | None = None) -> Boot:
-    """Runs argv until the marker is on its console (its stdout), then kills it. The
-    console goes to LOG, stderr to LOG.err; setup_line: a stderr text that marks the end
-    of the VMM's own set-up (boot.setup_s)."""
+               setup_line: bytes | None = None, until: re.Pattern | None = None) -> Boot:
+    """Runs argv until the marker is on its console (its stdout), or with `until` until that
+    later line is, then kills it. The console goes to LOG, stderr to LOG.err; setup_line: a
+    stderr text that marks the end of the VMM's own set-up (boot.setup_s)."""
     start = time.monotonic()
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
@@ -128,11 +131,12 @@ def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
                 if not console:
                     boot.first_output_s = now
                 console += chunk
-                found = MARKER_LINE.search(console)
+                found = MARKER_LINE.search(console) if boot.marker_s is None else None
                 if found:
                     boot.cpu_s = cpu_seconds(child.pid)
-                    boot.marker_s, boot.ok = now, True
+                    boot.marker_s = now
                     boot.guest_uptime_s = float(found.group(1))
+                boot.ok = boot.marker_s is not None and (until is None or bool(until.search(console)))
     finally:
         stop(child)
         log.write_bytes(console)
@@ -171,3 +175,32 @@ def summarise(boots: list[Boot]) -> Summary:
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def short(kernel: Path) -> str:
+    """vmlinuz-6.12.117+deb12-amd64 -> 6.12.117+deb12-amd64"""
+    return kernel.name.removeprefix("vmlinuz-")
+
+
+def tail(log: Path) -> str:
+    text = log.read_bytes() + log.with_suffix(".err").read_bytes()
+    lines = text.decode(errors="replace").strip().splitlines()
+    return " | ".join(lines[-3:]) or "no output"
+
+
+def lab_has_xen() -> bool:
+    probe = SRC / "tests" / "lab" / "kvm-xen-caps"
+    return subprocess.run([sys.executable, str(probe), "-q"], check=False).returncode == 0
+
+
+def run_in_lab(script: Path, inner_args: list[str], budget_s: float, shares: list[Path]) -> int:
+    """`script --direct inner_args` inside L1, sharing the repository and `shares`."""
+    lab = [str(SRC / "tests" / "lab" / "run"), "--timeout", f"{budget_s:g}"]
+    for share in [SRC, *shares]:
+        lab += ["--work", str(share)]
+    inner = [sys.executable, str(script), "--direct", *inner_args]
+    return subprocess.run(lab + ["--", *inner], cwd=SRC, check=False).returncode

@@ -27,6 +27,8 @@ class UpcallSink {
   virtual void kick(std::uint32_t vcpu) = 0;
   // A port became pending (even if masked): lets SCHEDOP_poll waiters re-check any_pending().
   virtual void port_raised(evtchn_port_t /*port*/) {}
+  // A masked port of this vCPU became pending without an upcall: a poller there must return.
+  virtual void wake_poller(std::uint32_t /*vcpu*/) {}
 };
 
 // Where the guest put shared_info and each vcpu_info (VCPUOP_register_vcpu_info or the
@@ -51,7 +53,9 @@ struct PortTarget {
 struct DeliveryEffects {
   std::vector<std::uint32_t> kicks;
   std::vector<evtchn_port_t> raised;
+  std::vector<std::uint32_t> poll_wakes;
   void kick(std::uint32_t vcpu) { kicks.push_back(vcpu); }
+  void wake_poller(std::uint32_t vcpu) { poll_wakes.push_back(vcpu); }
 };
 
 enum class EventAbi { two_level, fifo };

@@ -99,6 +99,7 @@ bool EventChannels::any_pending(std::span<const evtchn_port_t> ports) const {
 void EventChannels::finish(Effects& fx) {
   for (const std::uint32_t vcpu : fx.kicks) sink_.kick(vcpu);
   for (const evtchn_port_t port : fx.raised) sink_.port_raised(port);
+  for (const std::uint32_t vcpu : fx.poll_wakes) sink_.wake_poller(vcpu);
   for (const HostSignal& s : fx.host) {
     const std::uint64_t one = 1;
     // EAGAIN means the counter is saturated: the backend has a wake-up pending anyway.

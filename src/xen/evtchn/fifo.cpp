@@ -111,11 +111,14 @@ SetPendingResult FifoDelivery::set_pending(const PortTarget& target, DeliveryEff
   std::byte* w = word(target.port);
   if (!w || target.vcpu >= vcpus_.size() || target.priority > EVTCHN_FIFO_PRIORITY_MIN) return {false, false};
   const bool was_pending = at(w).fetch_or(kPending) & kPending;
+  const bool masked = at(w).load() & kMasked;
+  // No upcall for a masked event, yet a vCPU polling the port (Linux's spinlock kicker) must wake.
+  if (masked && !was_pending) fx.wake_poller(target.vcpu);
   VcpuQueues& vq = vcpus_[target.vcpu];
   // No control block: the guest must not unmask before registering one, so dropping is safe.
   if (!vq.control) return {true, !was_pending};
   bool queue_was_empty = false;
-  if (!(at(w).load() & kMasked) && !(at(w).fetch_or(kLinked) & kLinked)) {
+  if (!masked && !(at(w).fetch_or(kLinked) & kLinked)) {
     retarget(target.port, target.vcpu, target.priority);
     queue_was_empty = link_into(vq, target.priority, target.port);
   }

@@ -1,6 +1,9 @@
 // 2-level delivery that raises ports through KVM (KVM_XEN_HVM_EVTCHN_SEND), so the in-kernel
 // timer, SCHEDOP_poll and upcall injection see one consistent state; reads and unmask stay in
-// user space on the same shared_info bits.
+// user space on the same shared_info bits. Only the active strategy raises ports: after
+// EVTCHNOP_init_control nothing calls KVM_XEN_HVM_EVTCHN_SEND (FIFO raises in user space), after
+// EVTCHNOP_reset this one does again. KVM intercepts EVTCHNOP_send only for ports handed to it
+// with KVM_XEN_ATTR_TYPE_EVTCHN; kxen hands it none, so every send reaches EventChannels.
 #pragma once
 
 #include "xen/evtchn/two_level.hpp"

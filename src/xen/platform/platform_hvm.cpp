@@ -48,6 +48,8 @@ HypercallOutcome XenPlatform::hvm_op(const HypercallRequest& request, GuestVirtu
       if (!op) return {-XEN_EFAULT};
       if (op->vcpu >= config_.vcpus || op->vector < 0x10) return {-XEN_EINVAL};
       if (!accel_ || !accel_->set_vcpu_upcall_vector(op->vcpu, op->vector)) return {-XEN_ENOSYS};
+      std::lock_guard lock(mutex_);
+      upcall_vector_[op->vcpu] = op->vector;  // kick() injects it for events raised in user space
       return {0};
     }
     // A shadow-paging hint; with nested paging Xen refuses it with -EINVAL too.

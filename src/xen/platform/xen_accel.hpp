@@ -24,6 +24,9 @@ class XenAccel {
   virtual bool set_timer_port(std::uint32_t vcpu, std::uint32_t port) = 0;
   // Raises a 2-level port in-kernel: pending bit, selector, upcall, poller wake-up.
   virtual bool send_2level(std::uint32_t port, std::uint32_t vcpu) = 0;
+  // Delivers a per-vCPU upcall vector to the vCPU's LAPIC (an MSI), waking it if halted: KVM
+  // itself only re-checks evtchn_upcall_pending for the global callback vector.
+  virtual bool inject_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) = 0;
 };
 
 }  // namespace kxen

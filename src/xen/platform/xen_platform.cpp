@@ -16,6 +16,8 @@ XenPlatform::XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenA
     : config_(config), memory_(memory), accel_(accel), kicker_(kicker) {
   vcpu_info_gpa_.resize(config.vcpus);
   timer_port_.resize(config.vcpus, 0);
+  upcall_vector_.resize(config.vcpus, 0);
+  fifo_offered_ = fifo_offered(config.evtchn_abi, accel != nullptr);
   EventChannelsConfig ec;
   ec.vcpus = config.vcpus;
   ec.domid = config.domid;
@@ -78,25 +80,27 @@ bool XenPlatform::shared_info_64bit() const {
 }
 
 HypercallOutcome XenPlatform::event_channel_op(const HypercallRequest& request, GuestVirtual& gva) {
-  // The FIFO ABI cannot coexist with KVM's in-kernel timer, which raises 2-level bits.
-  if (accel_ && request.args[0] == EVTCHNOP_init_control) {
+  const std::uint64_t cmd = request.args[0];
+  if (cmd == EVTCHNOP_init_control && !fifo_offered_) {
     std::call_once(fifo_refusal_logged_, [] {
-      spdlog::info("evtchn: FIFO ABI declined: KVM's in-kernel delivery is 2-level; the guest keeps 2-level");
+      spdlog::info("evtchn: FIFO ABI not offered (--evtchn-abi); the guest keeps 2-level event channels");
     });
     return {-XEN_ENOSYS};  // what Xen answers for an ABI it does not offer
   }
-  if (request.args[0] == EVTCHNOP_close) {
+  if (cmd == EVTCHNOP_close) {
     if (auto port = gva.read_obj<evtchn_close>(request.args[1])) forget_timer_port(port->port);
   }
   HypercallOutcome outcome = evtchn_->hypercall(request, gva);
-  if (outcome.result == 0 && request.args[0] == EVTCHNOP_bind_virq) follow_timer_virq(request.args[1], gva);
-  if (outcome.result == 0 && request.args[0] == EVTCHNOP_reset) forget_all_timer_ports();
+  if (outcome.result != 0) return outcome;
+  if (cmd == EVTCHNOP_bind_virq) follow_timer_virq(request.args[1], gva);
+  // After a switch to FIFO KVM's timer must stop raising 2-level bits; after a reset no port is left.
+  if (cmd == EVTCHNOP_reset || cmd == EVTCHNOP_init_control) forget_all_timer_ports();
   return outcome;
 }
 
 void XenPlatform::follow_timer_virq(std::uint64_t arg, GuestVirtual& gva) {
   auto op = gva.read_obj<evtchn_bind_virq>(arg);
-  if (!accel_ || !op || op->virq != VIRQ_TIMER || op->vcpu >= config_.vcpus) return;
+  if (!kvm_raises_ports() || !op || op->virq != VIRQ_TIMER || op->vcpu >= config_.vcpus) return;
   // The guest may rewrite its struct: trust only what the port table says about the port.
   evtchn_status status{};
   status.dom = DOMID_SELF;
@@ -109,6 +113,13 @@ void XenPlatform::follow_timer_virq(std::uint64_t arg, GuestVirtual& gva) {
     timer_port_[op->vcpu] = op->port;
   }
   if (!accel_->set_timer_port(op->vcpu, op->port)) spdlog::error("xen: vcpu{}: KVM refused the timer port", op->vcpu);
+  if (kvm_raises_ports()) return;
+  // init_control on another vCPU won meanwhile and may have missed this registration: undo it.
+  {
+    std::lock_guard lock(mutex_);
+    if (timer_port_[op->vcpu] == op->port) timer_port_[op->vcpu] = 0;
+  }
+  accel_->set_timer_port(op->vcpu, 0);
 }
 
 void XenPlatform::forget_all_timer_ports() {

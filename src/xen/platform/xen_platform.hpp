@@ -21,6 +21,7 @@
 #include "kxen/hypercall.hpp"
 #include "xen/gnttab/grant_table.hpp"
 #include "xen/hypercall/hypercalls.hpp"
+#include "xen/platform/evtchn_abi_request.hpp"
 #include "xen/platform/xen_accel.hpp"
 #include "xen/xenstore/store.hpp"
 
@@ -46,6 +47,7 @@ struct PlatformConfig {
   std::uint64_t ram_pages = 0;
   std::uint64_t console_pfn = 0;
   std::uint64_t store_pfn = 0;
+  EvtchnAbiRequest evtchn_abi = EvtchnAbiRequest::automatic;
 };
 
 class XenPlatform final : public SharedInfoLocator, public UpcallSink {
@@ -69,13 +71,11 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::optional<Gpa> vcpu_info_gpa(std::uint32_t vcpu) const override;
   bool shared_info_64bit() const override;
   // UpcallSink
-  void kick(std::uint32_t vcpu) override {
-    if (poll_) poll_->wake(vcpu);  // an event needs delivery: SCHEDOP_poll returns, as in Xen
-    kicker_.kick_vcpu(vcpu);
-  }
+  void kick(std::uint32_t vcpu) override;
   void port_raised(evtchn_port_t port) override {
     if (poll_) poll_->port_raised(port);
   }
+  void wake_poller(std::uint32_t vcpu) override;
 
   // Hypercall entry points (public for unit tests).
   HypercallOutcome memory_op(const HypercallRequest& request, GuestVirtual& gva);
@@ -103,6 +103,9 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::int64_t set_param(std::uint32_t index, std::uint64_t value);
   std::int64_t register_vcpu_info(std::uint32_t vcpu, std::uint64_t arg, GuestVirtual& gva);
   std::int64_t register_area(std::uint32_t vcpu, std::uint32_t cmd, std::uint64_t arg, GuestVirtual& gva);
+  // True while KVM may raise ports itself (its timer, KVM_XEN_HVM_EVTCHN_SEND): it writes 2-level
+  // bits only, so never once the guest switched to FIFO.
+  bool kvm_raises_ports() const;
   void follow_timer_virq(std::uint64_t arg, GuestVirtual& gva);
   void forget_timer_port(evtchn_port_t port);
   void forget_all_timer_ports();
@@ -118,7 +121,9 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::optional<Gpa> shared_info_gpa_;
   bool long_mode_ = true;  // layout of shared_info, latched when the guest maps it
   std::vector<std::optional<Gpa>> vcpu_info_gpa_;
-  std::vector<evtchn_port_t> timer_port_;
+  std::vector<evtchn_port_t> timer_port_;     // as registered with KVM; 0 = none
+  std::vector<std::uint8_t> upcall_vector_;  // HVMOP_set_evtchn_upcall_vector; 0 = global callback
+  bool fifo_offered_ = false;
   std::array<std::uint64_t, HVM_NR_PARAMS> params_{};
   std::once_flag fifo_refusal_logged_;
   SchedPoll* poll_ = nullptr;  // set once in register_hypercalls(), before vCPUs run

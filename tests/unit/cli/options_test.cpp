@@ -33,7 +33,7 @@ TEST_CASE("memory sizes accept suffixes and default to MiB", "[cli]") {
 TEST_CASE("kxen run parses its options", "[cli]") {
   auto result = parse({"run", "--kernel", "vmlinuz", "--initrd", "initrd.img", "--cmdline", "console=hvc0",
                        "--memory", "1G", "--vcpus", "4", "--transport", "Hypercall-Page", "-vv",
-                       "--on-reboot", "exit", "--shutdown-timeout", "2.5"});
+                       "--on-reboot", "exit", "--shutdown-timeout", "2.5", "--evtchn-abi", "2level"});
   REQUIRE(std::holds_alternative<RunOptions>(result));
   const auto& o = std::get<RunOptions>(result);
   CHECK(o.kernel == "vmlinuz");
@@ -45,6 +45,7 @@ TEST_CASE("kxen run parses its options", "[cli]") {
   CHECK(o.verbosity == 2);
   CHECK(o.on_reboot == OnReboot::exit);
   CHECK(o.shutdown_timeout_s == 2.5);
+  CHECK(o.evtchn_abi == EvtchnAbiRequest::two_level);
 }
 
 TEST_CASE("kxen run defaults", "[cli]") {
@@ -56,6 +57,7 @@ TEST_CASE("kxen run defaults", "[cli]") {
   CHECK(o.transport == TransportRequest::automatic);
   CHECK(o.on_reboot == OnReboot::restart);
   CHECK(o.shutdown_timeout_s == 30);
+  CHECK(o.evtchn_abi == EvtchnAbiRequest::automatic);
   CHECK_FALSE(o.initrd.has_value());
 }
 
@@ -68,6 +70,7 @@ TEST_CASE("bad command lines end with the usage exit code", "[cli]") {
            {"run", "--kernel", "k", "--memory", "lots"},     // not a size
            {"run", "--kernel", "k", "--transport", "magic"}, // unknown transport
            {"run", "--kernel", "k", "--on-reboot", "later"}, // unknown reboot action
+           {"run", "--kernel", "k", "--evtchn-abi", "3level"}, // unknown event-channel ABI
            {"run", "--kernel", "k", "--shutdown-timeout", "-1"},
            {"fly"},                                          // unknown subcommand
            {}}) {

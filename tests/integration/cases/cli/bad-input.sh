@@ -80,6 +80,7 @@ expect_error 2 'bogus' run --kernel "$hello" --bogus
 expect_error 2 'fly' fly
 expect_error 2 "--transport: 'magic' is not one of: auto, hypercall-page, kvm-xen" run --kernel "$hello" --transport magic
 expect_error 2 "--on-reboot: 'later' is not one of: exit, restart" run --kernel "$hello" --on-reboot later
+expect_error 2 "--evtchn-abi: '3level' is not one of: 2level, auto, fifo" run --kernel "$hello" --evtchn-abi 3level
 expect_error 2 '--shutdown-timeout: Value -1 not in range' run --kernel "$hello" --shutdown-timeout -1
 expect_error 2 '--vcpus 2: more than one vCPU needs the kvm-xen transport' \
     run --kernel "$hello" --vcpus 2 --transport hypercall-page

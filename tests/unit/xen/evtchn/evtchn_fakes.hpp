@@ -44,6 +44,11 @@ class FakeSink final : public UpcallSink {
     std::lock_guard lock(mutex_);
     raised.push_back(port);
   }
+  std::vector<std::uint32_t> poll_wakes;
+  void wake_poller(std::uint32_t vcpu) override {
+    std::lock_guard lock(mutex_);
+    poll_wakes.push_back(vcpu);
+  }
 
  private:
   std::mutex mutex_;

@@ -79,6 +79,18 @@ TEST_CASE("FIFO masked event stays unlinked until unmask", "[evtchn]") {
   CHECK(w.sink.kicks == std::vector<std::uint32_t>{1});
 }
 
+TEST_CASE("FIFO wakes the poller of a masked port once, on its 0 -> 1 edge", "[evtchn]") {
+  FifoWorld w;
+  const evtchn_port_t masked = w.ipi(1), open = w.ipi(1);
+  w.word(masked).fetch_or(M);
+  REQUIRE(w.evtchn->send(masked) == 0);
+  REQUIRE(w.evtchn->send(masked) == 0);  // still pending: Xen checks pollers only on the edge
+  CHECK(w.sink.poll_wakes == std::vector<std::uint32_t>{1});
+  CHECK(w.sink.kicks.empty());
+  REQUIRE(w.evtchn->send(open) == 0);  // an unmasked event wakes through its upcall instead
+  CHECK(w.sink.poll_wakes.size() == 1);
+}
+
 TEST_CASE("FIFO does not link an event that is still LINKED", "[evtchn]") {
   FifoWorld w;
   const evtchn_port_t a = w.ipi(0), b = w.ipi(0);

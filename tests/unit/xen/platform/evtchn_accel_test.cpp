@@ -1,4 +1,4 @@
-// event_channel_op through the platform (FIFO refusal, timer-port tracking) and KvmTwoLevelDelivery.
+// event_channel_op through the platform (timer-port tracking) and KvmTwoLevelDelivery.
 #include "platform_fakes.hpp"
 
 #include "../evtchn/evtchn_fakes.hpp"
@@ -7,25 +7,9 @@
 namespace kxen::test {
 namespace {
 
-evtchn_port_t bind_virq(PlatformWorld& w, std::uint32_t virq, std::uint32_t vcpu) {
-  evtchn_bind_virq op{virq, vcpu, 0};
-  REQUIRE(w.memory.write_obj(kArg, op));
-  REQUIRE(w.evtchn_op(EVTCHNOP_bind_virq, kArg) == 0);
-  return w.memory.read_obj<evtchn_bind_virq>(kArg)->port;
-}
-
 std::int64_t close_port(PlatformWorld& w, evtchn_port_t port) {
   REQUIRE(w.memory.write_obj(kArg, evtchn_close{port}));
   return w.evtchn_op(EVTCHNOP_close, kArg);
-}
-
-std::int64_t init_control(PlatformWorld& w) {
-  evtchn_init_control op{};
-  op.control_gfn = 0x40;
-  op.offset = 0;
-  op.vcpu = 0;
-  REQUIRE(w.memory.write_obj(kArg, op));
-  return w.evtchn_op(EVTCHNOP_init_control, kArg);
 }
 
 // An IPI on `vcpu`, unmasked in shared_info, sent once through the hypercall.
@@ -44,23 +28,11 @@ bool pending(PlatformWorld& w, evtchn_port_t port) { return (w.shinfo().evtchn_p
 
 }  // namespace
 
-TEST_CASE("FIFO init_control is refused with KVM acceleration", "[platform]") {
-  PlatformWorld w;
-  CHECK(init_control(w) == -XEN_ENOSYS);
-  CHECK(w.platform->event_channels().abi() == EventAbi::two_level);
-}
-
-TEST_CASE("FIFO init_control is allowed without KVM acceleration", "[platform]") {
-  PlatformWorld w(false);
-  CHECK(init_control(w) == 0);
-  CHECK(w.platform->event_channels().abi() == EventAbi::fifo);
-}
-
 TEST_CASE("the VIRQ_TIMER port is followed into KVM and dropped on close", "[platform]") {
   PlatformWorld w;
-  const evtchn_port_t timer = bind_virq(w, VIRQ_TIMER, 1);
+  const evtchn_port_t timer = w.bind_virq(VIRQ_TIMER, 1);
   CHECK(w.accel.timer_ports == std::vector<RecordingAccel::Pair>{{1, timer}});
-  const evtchn_port_t debug = bind_virq(w, VIRQ_DEBUG, 0);
+  const evtchn_port_t debug = w.bind_virq(VIRQ_DEBUG, 0);
   CHECK(close_port(w, debug) == 0);
   CHECK(w.accel.timer_ports.size() == 1);  // other VIRQs never reach KVM's timer
   CHECK(close_port(w, timer) == 0);
@@ -80,7 +52,7 @@ TEST_CASE("a failed VIRQ_TIMER bind does not reach KVM", "[platform]") {
 
 TEST_CASE("timer VIRQs without KVM acceleration bind normally", "[platform]") {
   PlatformWorld w(false);
-  const evtchn_port_t timer = bind_virq(w, VIRQ_TIMER, 0);
+  const evtchn_port_t timer = w.bind_virq(VIRQ_TIMER, 0);
   CHECK(timer != 0);
   CHECK(close_port(w, timer) == 0);
   CHECK(w.accel.timer_ports.empty());

@@ -23,7 +23,7 @@ class RecordingAccel final : public XenAccel {
   using Pair = std::pair<std::uint32_t, std::uint64_t>;
   bool ok = true;
   std::vector<Gpa> shared_info;
-  std::vector<Pair> vcpu_info, time_info, runstate, upcall_vectors, timer_ports, sends;
+  std::vector<Pair> vcpu_info, time_info, runstate, upcall_vectors, timer_ports, sends, injected;
   std::vector<std::uint8_t> callback_vectors;
   std::vector<bool> long_mode;
 
@@ -39,6 +39,9 @@ class RecordingAccel final : public XenAccel {
   }
   bool set_timer_port(std::uint32_t v, std::uint32_t port) override { return timer_ports.emplace_back(v, port), ok; }
   bool send_2level(std::uint32_t port, std::uint32_t v) override { return sends.emplace_back(port, v), ok; }
+  bool inject_upcall_vector(std::uint32_t v, std::uint8_t vector) override {
+    return injected.emplace_back(v, vector), ok;
+  }
 };
 
 class RecordingKicker final : public VcpuKicker {
@@ -71,6 +74,8 @@ inline constexpr Gpa kArg = 0x1000;           // where tests put hypercall argum
 inline constexpr Gpa kBuf = 0x2000;           // a second scratch page (buffers, areas)
 inline constexpr std::uint64_t kShinfoPfn = 0x20;    // a RAM page, as Linux chooses
 inline constexpr std::uint64_t kHolePfn = 0x400;     // 4 MiB: above RAM, an overlay
+inline constexpr std::uint64_t kControlPfn = 0x40;   // FIFO control blocks (RAM)
+inline constexpr std::uint64_t kEventArrayPfn = 0x41; // the first FIFO event-array page (RAM)
 inline constexpr std::uint64_t kBadPointer = 0x7000'0000;  // not backed by anything
 inline constexpr domid_t kDomid = 7;
 
@@ -82,7 +87,8 @@ struct PlatformWorld {
   TranslatingGva gva{memory};
   std::unique_ptr<XenPlatform> platform;
 
-  explicit PlatformWorld(bool with_accel = true, std::uint32_t vcpus = 2) {
+  explicit PlatformWorld(bool with_accel = true, std::uint32_t vcpus = 2,
+                         EvtchnAbiRequest abi = EvtchnAbiRequest::automatic) {
     REQUIRE_FALSE(memory.add_ram(0, kRamTop));
     PlatformConfig config;
     config.vcpus = vcpus;
@@ -91,6 +97,7 @@ struct PlatformWorld {
     config.ram_pages = kRamTop / kPageSize;
     config.console_pfn = 0x77;
     config.store_pfn = 0x78;
+    config.evtchn_abi = abi;
     platform = std::make_unique<XenPlatform>(config, memory, with_accel ? &accel : nullptr, kicker);
   }
 
@@ -110,6 +117,22 @@ struct PlatformWorld {
   }
   std::int64_t evtchn_op(std::uint64_t cmd, std::uint64_t arg) {
     return call(&XenPlatform::event_channel_op, cmd, arg).result;
+  }
+
+  evtchn_port_t bind_virq(std::uint32_t virq, std::uint32_t vcpu) {
+    evtchn_bind_virq op{virq, vcpu, 0};
+    REQUIRE(memory.write_obj(kArg, op));
+    REQUIRE(evtchn_op(EVTCHNOP_bind_virq, kArg) == 0);
+    return memory.read_obj<evtchn_bind_virq>(kArg)->port;
+  }
+  // EVTCHNOP_init_control for `vcpu` with its control block at `offset` in page kControlPfn.
+  std::int64_t init_control(std::uint32_t vcpu = 0, std::uint32_t offset = 0) {
+    evtchn_init_control op{};
+    op.control_gfn = kControlPfn;
+    op.offset = offset;
+    op.vcpu = vcpu;
+    REQUIRE(memory.write_obj(kArg, op));
+    return evtchn_op(EVTCHNOP_init_control, kArg);
   }
 
   // XENMEM_add_to_physmap(shared_info) from a 64-bit caller.
