@@ -153,6 +153,8 @@ class Kxen:
             fail(f"{self.name}: kxen still running after {timeout} s")
         self.reader.join(10)
         self.run.ended = time.time()
+        if self.run.status != 0:  # the tails say why (a guest panic prints on hvc0)
+            self.dump()
         self.err.close()
         self.log.close()
         return self.run
