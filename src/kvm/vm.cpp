@@ -37,6 +37,11 @@ std::expected<std::unique_ptr<Vm>, std::string> Vm::create(const VmConfig& confi
   // Linux needs an in-kernel LAPIC (SMP by INIT/SIPI, upcall vectors); tiny guests do not.
   if (vm->transport_ == TransportKind::kvm_xen) {
     if (auto r = vm->vm_.create_irqchip(); !r) return std::unexpected(r.error());
+    // Linux on AMD calibrates cpu_khz on PIT channel 2 even as a Xen guest: without a PIT it
+    // spins through 100,000 port reads, each an exit to kxen. KVM's PIT answers them in-kernel;
+    // its IRQ 0 goes nowhere (PICs masked, IOAPIC pins masked until the guest routes them).
+    if (auto r = vm->vm_.create_pit(); !r) return std::unexpected(r.error());
+    if (auto r = vm->vm_.mask_legacy_pic(); !r) return std::unexpected(r.error());
   }
   if (auto r = vm->setup_vcpus(config.vcpus); !r) return std::unexpected(r.error());
   if (auto r = vm->setup_platform(config.platform, config.services); !r) return std::unexpected(r.error());
@@ -81,6 +86,9 @@ std::expected<void, std::string> Vm::setup_vcpus(std::uint32_t count) {
     if (!vcpu_fd) return std::unexpected(vcpu_fd.error());
     XenCpuidConfig cpuid;
     cpuid.tsc_khz = vcpu_fd->tsc_khz();
+    // Per-vCPU upcall vectors are LAPIC interrupts (edge): KVM's global callback vector is
+    // level-checked on evtchn_upcall_pending instead. Xen >= 4.17 offers them too.
+    cpuid.upcall_vector = transport_ == TransportKind::kvm_xen;
     if (auto r = vcpu_fd->set_cpuid(merge_guest_cpuid(*host_cpuid, id, cpuid)); !r) return std::unexpected(r.error());
     vcpus_.push_back(std::make_unique<Vcpu>(id, std::move(*vcpu_fd), *this));
   }

@@ -100,6 +100,24 @@ std::expected<void, std::string> VmFd::create_irqchip() {
   return {};
 }
 
+std::expected<void, std::string> VmFd::create_pit() {
+  kvm_pit_config config{};
+  config.flags = KVM_PIT_SPEAKER_DUMMY;
+  if (ioctl(fd_.get(), KVM_CREATE_PIT2, &config) < 0) return ioctl_error("KVM_CREATE_PIT2");
+  return {};
+}
+
+std::expected<void, std::string> VmFd::mask_legacy_pic() {
+  for (std::uint32_t chip : {KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE}) {
+    kvm_irqchip state{};
+    state.chip_id = chip;
+    if (ioctl(fd_.get(), KVM_GET_IRQCHIP, &state) < 0) return ioctl_error("KVM_GET_IRQCHIP");
+    state.chip.pic.imr = 0xff;
+    if (ioctl(fd_.get(), KVM_SET_IRQCHIP, &state) < 0) return ioctl_error("KVM_SET_IRQCHIP");
+  }
+  return {};
+}
+
 std::expected<void, std::string> VmFd::set_identity_map_addr(std::uint64_t gpa) {
   if (ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &gpa) < 0) return ioctl_error("KVM_SET_IDENTITY_MAP_ADDR");
   return {};

@@ -32,6 +32,10 @@ class VmFd final {
   // Injects an MSI into the in-kernel LAPICs (KVM_SIGNAL_MSI); "blocked by the guest" is success.
   std::expected<void, std::string> signal_msi(const kvm_msi& msi);
   std::expected<void, std::string> create_irqchip();
+  // KVM's PIT (ports 0x40-0x43, and 0x61 as a dummy speaker port); needs create_irqchip().
+  std::expected<void, std::string> create_pit();
+  // Masks every line of both legacy PICs, as firmware does for an OS that uses the IOAPIC.
+  std::expected<void, std::string> mask_legacy_pic();
   std::expected<void, std::string> set_identity_map_addr(std::uint64_t gpa);
   std::expected<void, std::string> set_tss_addr(std::uint64_t gpa);
 
