@@ -16,7 +16,7 @@ int kick_signal() { return SIGRTMIN + 1; }
 }  // namespace
 
 Vcpu::Vcpu(std::uint32_t id, VcpuFd fd, ExitServices& services)
-    : id_(id), fd_(std::move(fd)), exits_(id, *this, services) {}
+    : id_(id), fd_(std::move(fd)), services_(services), exits_(id, *this, services) {}
 
 Vcpu::~Vcpu() {
   stop();
@@ -99,6 +99,7 @@ void Vcpu::run_posted() {
 
 void Vcpu::loop() {
   spdlog::debug("vcpu{}: running", id_);
+  services_.vcpu_activity(id_, VcpuActivity::running);
   while (!stopping_.load()) {
     // Clear first: a kick or post arriving after this sets it again and KVM_RUN returns at once.
     fd_.clear_immediate_exit();
@@ -113,8 +114,13 @@ void Vcpu::loop() {
     }
     const ExitAction action = exits_.handle(*fd_.run_area());
     if (action == ExitAction::stop) break;
-    if (action == ExitAction::halt) wait_while_halted();
+    if (action == ExitAction::halt) {
+      services_.vcpu_activity(id_, VcpuActivity::blocked);
+      wait_while_halted();
+      services_.vcpu_activity(id_, VcpuActivity::running);
+    }
   }
+  services_.vcpu_activity(id_, VcpuActivity::offline);
   // Work posted meanwhile still runs (the fd outlives the thread) so no poster waits forever.
   running_ = false;
   run_posted();

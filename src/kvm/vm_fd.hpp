@@ -30,6 +30,8 @@ class VmFd final {
   // Raises a 2-level event channel port in-kernel (bits, upcall, poller wake-up).
   std::expected<void, std::string> xen_evtchn_send(std::uint32_t port, std::uint32_t vcpu);
   std::expected<void, std::string> create_irqchip();
+  // kvmclock: the guest's clock in ns (with kvm-xen, also its Xen system time).
+  std::expected<kvm_clock_data, std::string> clock() const;
   std::expected<void, std::string> set_identity_map_addr(std::uint64_t gpa);
   std::expected<void, std::string> set_tss_addr(std::uint64_t gpa);
 

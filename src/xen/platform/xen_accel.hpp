@@ -1,7 +1,10 @@
 // What KVM's Xen support does in-kernel for us; absent with the hypercall-page transport.
 #pragma once
 
+#include "xen/time/time_abi.hpp"  // first: Xen headers need the interface version
+
 #include <cstdint>
+#include <optional>
 
 #include "kxen/guest_memory.hpp"
 
@@ -24,6 +27,8 @@ class XenAccel {
   virtual bool set_timer_port(std::uint32_t vcpu, std::uint32_t port) = 0;
   // Raises a 2-level port in-kernel: pending bit, selector, upcall, poller wake-up.
   virtual bool send_2level(std::uint32_t port, std::uint32_t vcpu) = 0;
+  // KVM's runstate accounting for a vCPU, times as of state_entry_time; nullopt if refused.
+  virtual std::optional<vcpu_runstate_info> runstate_data(std::uint32_t vcpu) = 0;
 };
 
 }  // namespace kxen
