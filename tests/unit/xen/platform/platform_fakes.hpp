@@ -131,6 +131,12 @@ struct PlatformWorld {
   std::int64_t vcpu_op(std::uint64_t cmd, std::uint64_t vcpu, std::uint64_t arg, bool long_mode = true) {
     return call(&XenPlatform::vcpu_op, cmd, vcpu, arg, long_mode).result;
   }
+  // vcpu_op with its argument struct written to guest memory at `at` first.
+  template <class T>
+  std::int64_t vcpu_op_with(std::uint64_t cmd, std::uint64_t vcpu, const T& op, Gpa at = kArg, bool long_mode = true) {
+    REQUIRE(memory.write_obj(at, op));
+    return vcpu_op(cmd, vcpu, at, long_mode);
+  }
   std::int64_t evtchn_op(std::uint64_t cmd, std::uint64_t arg) {
     return call(&XenPlatform::event_channel_op, cmd, arg).result;
   }

@@ -28,16 +28,11 @@ bool becomes_pending(PlatformWorld& w, evtchn_port_t port) {
 }
 
 std::int64_t singleshot(PlatformWorld& w, std::uint32_t vcpu, std::uint64_t deadline, std::uint32_t flags) {
-  vcpu_set_singleshot_timer op{};
-  op.timeout_abs_ns = deadline;
-  op.flags = flags;
-  REQUIRE(w.memory.write_obj(kBuf, op));
-  return w.vcpu_op(VCPUOP_set_singleshot_timer, vcpu, kBuf);
+  return w.vcpu_op_with(VCPUOP_set_singleshot_timer, vcpu, vcpu_set_singleshot_timer{deadline, flags}, kBuf);
 }
 
 std::int64_t periodic(PlatformWorld& w, std::uint32_t vcpu, std::uint64_t period) {
-  REQUIRE(w.memory.write_obj(kBuf, vcpu_set_periodic_timer{period}));
-  return w.vcpu_op(VCPUOP_set_periodic_timer, vcpu, kBuf);
+  return w.vcpu_op_with(VCPUOP_set_periodic_timer, vcpu, vcpu_set_periodic_timer{period}, kBuf);
 }
 
 std::int64_t set_timer_op(PlatformWorld& w, std::uint64_t a0, std::uint64_t a1 = 0, bool long_mode = true) {
@@ -81,12 +76,8 @@ TEST_CASE("with KVM, kxen writes neither pvclock nor wallclock", "[platform][tim
 TEST_CASE("the pvclock follows vcpu_info when it moves and goes to a registered time area", "[platform][time]") {
   PlatformWorld w(false);
   REQUIRE(w.map_shared_info(kShinfoPfn) == 0);
-  vcpu_register_vcpu_info op{};
-  op.mfn = kInfoPfn;
-  op.offset = 0x40;
-  REQUIRE(w.memory.write_obj(kArg, op));
   w.shinfo().vcpu_info[1].time.tsc_to_system_mul = 0;  // the guest scribbles on the old slot
-  REQUIRE(w.vcpu_op(VCPUOP_register_vcpu_info, 1, kArg) == 0);
+  REQUIRE(w.vcpu_op_with(VCPUOP_register_vcpu_info, 1, vcpu_register_vcpu_info{kInfoPfn, 0x40, 0}) == 0);
   auto moved = w.memory.read_obj<vcpu_info>((kInfoPfn << kPageShift) + 0x40);
   REQUIRE(moved);
   CHECK(moved->time.tsc_to_system_mul == 0x80000000u);

@@ -7,11 +7,7 @@ namespace {
 constexpr std::uint64_t kInfoPfn = 0x30;
 
 std::int64_t register_info(PlatformWorld& w, std::uint32_t vcpu, std::uint64_t mfn, std::uint32_t offset) {
-  vcpu_register_vcpu_info op{};
-  op.mfn = mfn;
-  op.offset = offset;
-  REQUIRE(w.memory.write_obj(kArg, op));
-  return w.vcpu_op(VCPUOP_register_vcpu_info, vcpu, kArg);
+  return w.vcpu_op_with(VCPUOP_register_vcpu_info, vcpu, vcpu_register_vcpu_info{mfn, offset, 0});
 }
 
 }  // namespace
