@@ -1,8 +1,8 @@
 /* Time: the pvclock in vcpu_info (even version, nonzero multiplier, monotonic, at the TSC rate
  * CPUID states), the shared_info wallclock, SCHEDOP_poll timeouts in pvclock time, the
- * singleshot timer (past deadline fires, VCPU_SSHOTTMR_future and -ETIME, stop), set_timer_op,
- * the periodic timer (Xen's 1 ms minimum, repeated ticks, stop), runstate info and areas and
- * the vcpu_time_memory_area copy. Waits block in SCHEDOP_poll: no busy loops. */
+ * singleshot timer (past deadline fires, VCPU_SSHOTTMR_future: -ETIME or an event, stop),
+ * set_timer_op, the periodic timer (Xen's 1 ms minimum, repeated ticks, stop), runstate info
+ * and areas and the vcpu_time_memory_area copy. Waits block in SCHEDOP_poll: no busy loops. */
 #include "abi.h"
 
 #include <xen/sched.h>
@@ -131,9 +131,17 @@ static void check_singleshot(evtchn_port_t port)
     expect_true(wait_port(port, now() + WAIT_LIMIT), "future singleshot raises VIRQ_TIMER");
     expect_true(now() >= deadline, "singleshot fired no earlier than its deadline");
     l2_clear_pending(port);
-    expect_eq(singleshot(now() - 1 * MS, VCPU_SSHOTTMR_future), -XEN_ETIME,
-              "VCPU_SSHOTTMR_future on a past deadline");
-    expect_eq(wait_port(port, now() + 10 * MS), 0, "the refused singleshot stays silent");
+    /* vcpu.h lets the hypervisor ignore the flag: Xen 4.17 (and kxen) refuse, Xen 4.18+ and
+     * KVM fire at once. Either way the answer and the event must agree. */
+    long rc = singleshot(now() - 1 * MS, VCPU_SSHOTTMR_future);
+    if (rc == 0) {
+        note("xen-abi: VCPU_SSHOTTMR_future ignored, as vcpu.h allows\n");
+        expect_true(wait_port(port, now() + WAIT_LIMIT), "ignored VCPU_SSHOTTMR_future: a past deadline fires");
+        l2_clear_pending(port);
+    } else {
+        expect_eq(rc, -XEN_ETIME, "VCPU_SSHOTTMR_future on a past deadline");
+        expect_eq(wait_port(port, now() + 10 * MS), 0, "the refused singleshot stays silent");
+    }
     expect_eq(singleshot(now() + 10 * MS, 0), 0, "singleshot 10 ms ahead");
     expect_eq(vcpu_op(VCPUOP_stop_singleshot_timer, 0, NULL), 0, "VCPUOP_stop_singleshot_timer");
     expect_eq(wait_port(port, now() + 30 * MS), 0, "a stopped singleshot stays silent");
@@ -172,13 +180,16 @@ static void check_periodic(evtchn_port_t port)
     expect_eq(wait_port(port, now() + 40 * MS), 0, "a stopped periodic timer stays silent");
 }
 
+/* KVM stamps runstate with its host-side kvmclock, which may run a few µs ahead of the
+ * pvclock the guest extrapolates: "now" allows 1 ms of that. */
 static void check_runstate(const struct vcpu_runstate_info *r, const char *what)
 {
-    uint64_t t = now();
+    uint64_t t = now() + 1 * MS;
     uint64_t sum = r->time[0] + r->time[1] + r->time[2] + r->time[3];
     expect_eq(r->state, RUNSTATE_running, "%s: vCPU 0 is running", what);
-    expect_true(r->state_entry_time <= t, "%s: state_entry_time not in the future", what);
-    expect_true(sum <= t, "%s: the times add up to no more than now", what);
+    expect_true(r->state_entry_time <= t, "%s: state_entry_time %llu not after now %llu", what,
+                (unsigned long long)r->state_entry_time, (unsigned long long)(t - MS));
+    expect_true(sum <= t, "%s: the times add up to %llu, no more than now", what, (unsigned long long)sum);
 }
 
 static void check_runstate_info(void)
