@@ -23,6 +23,9 @@ class VcpuRegisters {
   virtual std::expected<kvm_sregs, std::string> sregs() = 0;
 };
 
+// What a vCPU thread is doing, for the guest's runstate (Xen's RUNSTATE_running/blocked/offline).
+enum class VcpuActivity { running, blocked, offline };
+
 // What the exit handler needs from its VM.
 class ExitServices {
  public:
@@ -36,6 +39,8 @@ class ExitServices {
   virtual void guest_crashed(std::uint32_t vcpu, std::string_view why) = 0;
   // The guest asked the platform (ACPI sleep or reset register) to power off or reboot.
   virtual void guest_power(std::uint32_t vcpu, ShutdownReason reason, std::string_view how) = 0;
+  // The vCPU thread started running the guest, parked in a halt, or ended; nothing by default.
+  virtual void vcpu_activity(std::uint32_t /*vcpu*/, VcpuActivity /*activity*/) {}
 };
 
 enum class ExitAction { resume, halt, stop };

@@ -109,3 +109,30 @@ bool KvmXenAccel::set_timer_port(std::uint32_t vcpu, std::uint32_t port) {
 }
 
 }  // namespace kxen
+
+namespace kxen {
+
+std::optional<vcpu_runstate_info> KvmXenAccel::runstate_data(std::uint32_t vcpu) {
+  if (vcpu >= vcpus_.size()) return std::nullopt;
+  std::optional<vcpu_runstate_info> out;
+  vcpus_[vcpu]->run_on_vcpu([&](VcpuFd& fd) {
+    auto attr = fd.xen_attr(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA);
+    if (!attr) {
+      spdlog::debug("kvm: vcpu{} runstate: {}", vcpu, attr.error());
+      return false;
+    }
+    const auto& r = attr->u.runstate;
+    vcpu_runstate_info info{};
+    info.state = static_cast<int>(r.state);
+    info.state_entry_time = r.state_entry_time;
+    info.time[RUNSTATE_running] = r.time_running;
+    info.time[RUNSTATE_runnable] = r.time_runnable;
+    info.time[RUNSTATE_blocked] = r.time_blocked;
+    info.time[RUNSTATE_offline] = r.time_offline;
+    out = info;
+    return true;
+  });
+  return out;
+}
+
+}  // namespace kxen

@@ -29,6 +29,7 @@ class KvmXenAccel final : public XenAccel {
   bool set_timer_port(std::uint32_t vcpu, std::uint32_t port) override;
   bool send_2level(std::uint32_t port, std::uint32_t vcpu) override;
   bool inject_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) override;
+  std::optional<vcpu_runstate_info> runstate_data(std::uint32_t vcpu) override;
 
   // Per-vCPU set-up before the guest runs: Xen vCPU id = KVM index.
   bool set_vcpu_id(std::uint32_t vcpu);

@@ -18,7 +18,7 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 Vcpu::Vcpu(std::uint32_t id, VcpuFd fd, ExitServices& services)
-    : id_(id), fd_(std::move(fd)), exits_(id, *this, services) {}
+    : id_(id), fd_(std::move(fd)), services_(services), exits_(id, *this, services) {}
 
 Vcpu::~Vcpu() {
   stop();
@@ -150,6 +150,7 @@ void Vcpu::run_posted() {
 
 void Vcpu::loop() {
   spdlog::debug("vcpu{}: running", id_);
+  services_.vcpu_activity(id_, VcpuActivity::running);
   while (!stopping_.load()) {
     // Clear first: a kick or post arriving after this sets it again and KVM_RUN returns at once.
     fd_.clear_immediate_exit();
@@ -170,10 +171,13 @@ void Vcpu::loop() {
     exits_.stats().add(ExitStats::Phase::handling, handled - exited);
     if (action == ExitAction::stop) break;
     if (action == ExitAction::halt) {
+      services_.vcpu_activity(id_, VcpuActivity::blocked);
       wait_while_halted();
+      services_.vcpu_activity(id_, VcpuActivity::running);
       exits_.stats().add(ExitStats::Phase::halted, Clock::now() - handled);
     }
   }
+  services_.vcpu_activity(id_, VcpuActivity::offline);
   spdlog::info("vcpu{}: {}", id_, exits_.stats().summary());
   // Work posted meanwhile still runs (the fd outlives the thread) so no poster waits forever.
   running_ = false;

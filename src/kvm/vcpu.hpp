@@ -56,6 +56,7 @@ class Vcpu final : public VcpuRegisters {
 
   std::uint32_t id_;
   VcpuFd fd_;
+  ExitServices& services_;
   ExitHandler exits_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

@@ -95,4 +95,13 @@ std::uint32_t VcpuFd::tsc_khz() const {
   return r > 0 ? static_cast<std::uint32_t>(r) : 0;
 }
 
+std::expected<std::uint64_t, std::string> VcpuFd::guest_tsc() const {
+  constexpr std::uint32_t kMsrIa32Tsc = 0x10;
+  kvm_msr_entry entry{};
+  entry.index = kMsrIa32Tsc;
+  const int r = kxen_kvm_get_msrs(fd_.get(), &entry, 1);
+  if (r < 0) return std::unexpected(fmt::format("KVM_GET_MSRS(IA32_TSC) failed: {}", std::strerror(-r)));
+  return entry.data;
+}
+
 }  // namespace kxen

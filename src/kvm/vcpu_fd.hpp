@@ -39,6 +39,8 @@ class VcpuFd final {
   std::expected<void, std::string> set_guest_debug(const kvm_guest_debug& debug);
   // TSC frequency in kHz as KVM runs this vCPU; 0 if unknown.
   std::uint32_t tsc_khz() const;
+  // The guest's TSC now (MSR_IA32_TSC through KVM_GET_MSRS).
+  std::expected<std::uint64_t, std::string> guest_tsc() const;
   int get() const { return fd_.get(); }
 
  private:

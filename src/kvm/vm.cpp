@@ -57,6 +57,7 @@ Vm::Vm(KvmSystem kvm, VmFd vm, TransportKind transport, std::uint32_t vcpus)
 }
 
 Vm::~Vm() {
+  if (platform_) platform_->stop_timers();  // no expiry kicks a vCPU being joined
   for (auto& vcpu : vcpus_) vcpu->stop();
   for (auto& vcpu : vcpus_) vcpu->join();
 }
@@ -101,7 +102,10 @@ std::expected<void, std::string> Vm::setup_platform(PlatformConfig config, const
     accel_ = std::make_unique<KvmXenAccel>(vm_, vcpus_);
     for (std::uint32_t id = 0; id < vcpu_count(); ++id) accel_->set_vcpu_id(id);
   }
-  platform_ = std::make_unique<XenPlatform>(config, memory_, accel_.get(), *this);
+  auto clock = make_guest_clock(transport_, vm_, vcpus_.front()->fd());
+  if (!clock) return std::unexpected(clock.error());
+  clock_ = std::move(*clock);
+  platform_ = std::make_unique<XenPlatform>(config, memory_, accel_.get(), *this, *clock_);
   platform_->register_hypercalls(*hypercalls_);
   auto started = PvServices::start(*platform_, memory_, services,
                                    [this] { stop(ShutdownReason::poweroff, "the console user pressed Ctrl-]"); });
@@ -148,6 +152,7 @@ void Vm::stop(ShutdownReason reason, std::string detail) {
   }
   stopped_cv_.notify_all();
   hypercalls_->sched_poll().stop();  // a vCPU waiting in SCHEDOP_poll returns to its loop
+  if (platform_) platform_->stop_timers();
   for (auto& vcpu : vcpus_) vcpu->stop();
 }
 
@@ -193,6 +198,13 @@ void Vm::guest_power(std::uint32_t vcpu, ShutdownReason reason, std::string_view
   spdlog::info("vcpu{}: guest {} through the {}", vcpu, reason == ShutdownReason::reboot ? "reboots" : "powers off",
                how);
   stop(reason, std::string(how));
+}
+
+void Vm::vcpu_activity(std::uint32_t vcpu, VcpuActivity activity) {
+  const int state = activity == VcpuActivity::running ? RUNSTATE_running
+                    : activity == VcpuActivity::blocked ? RUNSTATE_blocked
+                                                        : RUNSTATE_offline;
+  platform_->vcpu_runstate(vcpu, state);
 }
 
 void Vm::console_output(std::string_view bytes) { services_->console().write_host_output(bytes); }

@@ -14,6 +14,7 @@
 #include "kvm/kvm_system.hpp"
 #include "kvm/transport.hpp"
 #include "kvm/vcpu.hpp"
+#include "kvm/vm_clock.hpp"
 #include "kvm/vm_fd.hpp"
 #include "kxen/guest_memory.hpp"
 #include "kxen/hypercall.hpp"
@@ -70,6 +71,7 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   bool install_hypercall_page(std::uint64_t msr_value) override;
   void guest_crashed(std::uint32_t vcpu, std::string_view why) override;
   void guest_power(std::uint32_t vcpu, ShutdownReason reason, std::string_view how) override;
+  void vcpu_activity(std::uint32_t vcpu, VcpuActivity activity) override;
 
   // HypercallHost
   void console_output(std::string_view bytes) override;
@@ -94,6 +96,7 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   std::unique_ptr<Hypercalls> hypercalls_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::unique_ptr<KvmXenAccel> accel_;  // only with the kvm-xen transport
+  std::unique_ptr<GuestClock> clock_;    // before platform_, which reads it until destroyed
   std::unique_ptr<XenPlatform> platform_;
   std::unique_ptr<PvServices> services_;  // after platform_ and memory_: destroyed before them
 

@@ -118,6 +118,12 @@ std::expected<void, std::string> VmFd::mask_legacy_pic() {
   return {};
 }
 
+std::expected<kvm_clock_data, std::string> VmFd::clock() const {
+  kvm_clock_data data{};
+  if (ioctl(fd_.get(), KVM_GET_CLOCK, &data) < 0) return ioctl_error("KVM_GET_CLOCK");
+  return data;
+}
+
 std::expected<void, std::string> VmFd::set_identity_map_addr(std::uint64_t gpa) {
   if (ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &gpa) < 0) return ioctl_error("KVM_SET_IDENTITY_MAP_ADDR");
   return {};

@@ -36,6 +36,8 @@ class VmFd final {
   std::expected<void, std::string> create_pit();
   // Masks every line of both legacy PICs, as firmware does for an OS that uses the IOAPIC.
   std::expected<void, std::string> mask_legacy_pic();
+  // kvmclock: the guest's clock in ns (with kvm-xen, also its Xen system time).
+  std::expected<kvm_clock_data, std::string> clock() const;
   std::expected<void, std::string> set_identity_map_addr(std::uint64_t gpa);
   std::expected<void, std::string> set_tss_addr(std::uint64_t gpa);
 

@@ -58,16 +58,6 @@ bool host_rdtscp(std::span<const kvm_cpuid_entry2> host) {
 }
 }  // namespace
 
-TscScale tsc_to_ns_scale(std::uint64_t tsc_hz) {
-  if (tsc_hz == 0) return {};
-  constexpr std::uint64_t kNsPerSec = 1'000'000'000;
-  std::uint64_t hz = tsc_hz;
-  int shift = 0;
-  while (hz > 2 * kNsPerSec) { hz >>= 1; --shift; }
-  while (hz <= kNsPerSec) { hz <<= 1; ++shift; }  // now 1e9 < hz <= 2e9, so mul_frac < 2^32
-  return {static_cast<std::uint32_t>((kNsPerSec << 32) / hz), static_cast<std::int8_t>(shift)};
-}
-
 std::vector<kvm_cpuid_entry2> xen_cpuid_leaves(std::uint32_t vcpu_id, const XenCpuidConfig& config,
                                                bool host_has_rdtscp) {
   std::vector<kvm_cpuid_entry2> out;

@@ -7,6 +7,8 @@
 #include <span>
 #include <vector>
 
+#include "xen/time/time_scale.hpp"
+
 namespace kxen {
 
 struct XenCpuidConfig {
@@ -17,13 +19,6 @@ struct XenCpuidConfig {
   bool x2apic_virt = false;        // x2APIC MSR accesses do not exit to user space
   std::uint16_t domid = 1;
 };
-
-// Xen's pvclock-style scale: ns = ((tsc << shift) * mul_frac) >> 32 (right shift if negative).
-struct TscScale {
-  std::uint32_t mul_frac = 0;
-  std::int8_t shift = 0;
-};
-TscScale tsc_to_ns_scale(std::uint64_t tsc_hz);
 
 // Xen 4.17's leaves 0x40000000..0x40000005 as an HVM guest sees them, for one vCPU.
 std::vector<kvm_cpuid_entry2> xen_cpuid_leaves(std::uint32_t vcpu_id, const XenCpuidConfig& config,

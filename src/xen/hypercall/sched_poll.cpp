@@ -42,7 +42,9 @@ std::int64_t SchedPoll::poll(const HypercallRequest& req, GuestVirtual& mem) {
   if (!args) return -XEN_EFAULT;
   std::vector<std::uint32_t> ports;
   if (const std::int64_t rc = read_ports(*args, mem, ports); rc != 0) return rc;
+  if (block_observer_) block_observer_(req.vcpu, true);
   wait(req.vcpu, ports, deadline_of(args->timeout));
+  if (block_observer_) block_observer_(req.vcpu, false);
   return 0;  // Xen returns 0 for a pending port, an event and a timeout alike
 }
 

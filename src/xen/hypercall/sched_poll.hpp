@@ -44,6 +44,12 @@ class SchedPoll final {
   // Before vCPUs run. Until then SCHEDOP_poll is -XEN_ENOSYS.
   void attach(std::unique_ptr<PollPorts> ports) { ports_ = std::move(ports); }
   bool attached() const { return ports_ != nullptr; }
+  // Before vCPUs run: the guest's real Xen system time, replacing the default.
+  void set_clock(SystemTimeNs clock) { clock_ = std::move(clock); }
+  // Before vCPUs run: told (on the vCPU's thread, without the lock) when a poll starts and ends
+  // waiting, for runstate accounting (RUNSTATE_blocked while parked).
+  using BlockObserver = std::function<void(std::uint32_t vcpu, bool blocked)>;
+  void set_block_observer(BlockObserver observer) { block_observer_ = std::move(observer); }
 
   // args[1] = guest-virtual sched_poll. Blocks the calling vCPU's thread; 0 or -XEN_E*.
   std::int64_t poll(const HypercallRequest& req, GuestVirtual& mem);
@@ -69,6 +75,7 @@ class SchedPoll final {
 
   std::unique_ptr<PollPorts> ports_;
   SystemTimeNs clock_;
+  BlockObserver block_observer_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::uint64_t raised_ = 0;       // bumped by every port_raised()

@@ -14,7 +14,8 @@ HypercallOutcome XenPlatform::vm_assist(const HypercallRequest& request) {
   // KVM keeps the runstate area and its update-flag mode is untested here: not offered, which
   // Linux takes as "read other vCPUs' runstate without the flag".
   if (accel_) return {-XEN_EINVAL};
-  return {0};  // no runstate area is kept without KVM: the flag changes nothing
+  runstates_.set_update_flag(cmd == VMASST_CMD_enable);  // kxen keeps the areas itself
+  return {0};
 }
 
 }  // namespace kxen

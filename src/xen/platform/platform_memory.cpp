@@ -134,6 +134,9 @@ std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn, bool long_mode) {
     long_mode_ = long_mode;
   }
   if (accel_) point_kvm_at_legacy_vcpu_info(gpa);
+  // Without KVM the clock is kxen's: the wallclock and each legacy slot's pvclock, now.
+  publish_wallclock();
+  for (std::uint32_t vcpu = 0; vcpu < config_.vcpus; ++vcpu) publish_pvclock(vcpu);
   spdlog::debug("xen: shared_info at {:#x}", gpa);
   return 0;
 }

@@ -31,14 +31,13 @@ HypercallOutcome XenPlatform::vcpu_op(const HypercallRequest& request, GuestVirt
     case VCPUOP_register_vcpu_time_memory_area: {
       auto pointer = area_pointer(arg, request.long_mode, gva);
       if (!pointer) return {-XEN_EFAULT};
-      return {register_area(id, static_cast<std::uint32_t>(cmd), *pointer, gva)};
+      return {register_area(id, static_cast<std::uint32_t>(cmd), *pointer, request.long_mode, gva)};
     }
     case VCPUOP_is_up: return {1};  // PVH vCPUs are brought up by INIT/SIPI; Xen reports them up
-    case VCPUOP_stop_periodic_timer: return {0};  // no periodic timer is ever armed
-    case VCPUOP_stop_singleshot_timer:
-      // Reaches us only while KVM has no timer port for this vCPU: nothing is armed.
-      return {0};
-    default: return {-XEN_ENOSYS};
+    default:
+      // Timer calls get here only when KVM does not serve them (see kvm_raises_ports()).
+      if (auto outcome = vcpu_time_op(request, gva)) return *outcome;
+      return {-XEN_ENOSYS};
   }
 }
 
@@ -66,21 +65,34 @@ std::int64_t XenPlatform::register_vcpu_info(std::uint32_t vcpu, std::uint64_t a
     if (vcpu_info_gpa_[vcpu]) return -XEN_EINVAL;  // a concurrent registration won
     vcpu_info_gpa_[vcpu] = gpa;
   }
+  publish_pvclock(vcpu);  // the guest reads its clock from the new place from now on
   spdlog::debug("xen: vcpu{} vcpu_info at {:#x}", vcpu, gpa);
   return 0;
 }
 
-std::int64_t XenPlatform::register_area(std::uint32_t vcpu, std::uint32_t cmd, std::uint64_t pointer,
+std::int64_t XenPlatform::register_area(std::uint32_t vcpu, std::uint32_t cmd, std::uint64_t pointer, bool long_mode,
                                         GuestVirtual& gva) {
-  // Xen keeps these by guest-virtual address; KVM wants the physical one, resolved now.
-  const std::uint64_t size = cmd == VCPUOP_register_runstate_memory_area ? sizeof(vcpu_runstate_info)
-                                                                         : sizeof(vcpu_time_info);
+  // Xen keeps these by guest-virtual address; kxen and KVM keep the physical one, resolved now.
+  const bool runstate = cmd == VCPUOP_register_runstate_memory_area;
+  const std::uint64_t size = runstate ? Runstates::area_size(long_mode) : sizeof(vcpu_time_info);
   auto gpa = gva.translate(pointer, true);
   if (!gpa || !memory_.is_ram(*gpa, size)) return -XEN_EFAULT;
-  if (!accel_) return -XEN_ENOSYS;
-  const bool ok = cmd == VCPUOP_register_runstate_memory_area ? accel_->set_runstate_area(vcpu, *gpa)
-                                                               : accel_->set_vcpu_time_info(vcpu, *gpa);
-  return ok ? 0 : -XEN_EINVAL;
+  if (accel_) {
+    const bool ok = runstate ? accel_->set_runstate_area(vcpu, *gpa) : accel_->set_vcpu_time_info(vcpu, *gpa);
+    return ok ? 0 : -XEN_EINVAL;
+  }
+  if (runstate) {
+    runstates_.set_area(vcpu, *gpa, long_mode);
+    return 0;
+  }
+  // The pvclock word must be 4-byte aligned for the version protocol.
+  if ((*gpa & 3) != 0) return -XEN_EINVAL;
+  {
+    std::lock_guard lock(mutex_);
+    time_area_gpa_[vcpu] = *gpa;
+  }
+  publish_pvclock(vcpu);
+  return 0;
 }
 
 }  // namespace kxen

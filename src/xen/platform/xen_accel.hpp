@@ -1,7 +1,10 @@
 // What KVM's Xen support does in-kernel for us; absent with the hypercall-page transport.
 #pragma once
 
+#include "xen/time/time_abi.hpp"  // first: Xen headers need the interface version
+
 #include <cstdint>
+#include <optional>
 
 #include "kxen/guest_memory.hpp"
 
@@ -27,6 +30,8 @@ class XenAccel {
   // Delivers a per-vCPU upcall vector to the vCPU's LAPIC (an MSI), waking it if halted: KVM
   // itself only re-checks evtchn_upcall_pending for the global callback vector.
   virtual bool inject_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) = 0;
+  // KVM's runstate accounting for a vCPU, times as of state_entry_time; nullopt if refused.
+  virtual std::optional<vcpu_runstate_info> runstate_data(std::uint32_t vcpu) = 0;
 };
 
 }  // namespace kxen

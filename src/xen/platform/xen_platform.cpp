@@ -3,18 +3,20 @@
 #include <xen/errno.h>
 #include <xen/hvm/params.h>
 
+#include <utility>
 
 #include "kxen/log.hpp"
-
-#include <utility>
 #include "xen/hypercall/evtchn_poll_ports.hpp"
 #include "xen/platform/kvm_two_level.hpp"
 
 namespace kxen {
 
-XenPlatform::XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenAccel* accel, VcpuKicker& kicker)
-    : config_(config), memory_(memory), accel_(accel), kicker_(kicker) {
+XenPlatform::XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenAccel* accel, VcpuKicker& kicker,
+                         const GuestClock& clock)
+    : config_(config), memory_(memory), accel_(accel), kicker_(kicker), clock_(clock),
+      runstates_(config.vcpus, clock, memory) {
   vcpu_info_gpa_.resize(config.vcpus);
+  time_area_gpa_.resize(config.vcpus);
   timer_port_.resize(config.vcpus, 0);
   upcall_vector_.resize(config.vcpus, 0);
   fifo_offered_ = fifo_offered(config.evtchn_abi, accel != nullptr);
@@ -27,6 +29,9 @@ XenPlatform::XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenA
   GrantTableConfig gc;
   gc.domid = config.domid;
   gnttab_ = std::make_unique<GrantTable>(gc, memory_);
+  // Xen drops a timer event for a vCPU whose VIRQ_TIMER is not bound; so does raise_virq.
+  timers_ = std::make_unique<TimerService>(config.vcpus, clock_,
+                                           [this](std::uint32_t vcpu) { evtchn_->raise_virq(vcpu, VIRQ_TIMER); });
   params_[HVM_PARAM_CONSOLE_PFN] = config.console_pfn;
   params_[HVM_PARAM_STORE_PFN] = config.store_pfn;
 }
@@ -37,6 +42,9 @@ void XenPlatform::register_hypercalls(Hypercalls& hypercalls) {
   // SCHEDOP_poll in user space (the hypercall-page transport; KVM answers it with kvm-xen).
   poll_ = &hypercalls.sched_poll();
   poll_->attach(std::make_unique<EvtchnPollPorts>(*evtchn_));
+  poll_->set_clock([this] { return clock_.now_ns(); });  // sched_poll.timeout is Xen system time
+  poll_->set_block_observer(
+      [this](std::uint32_t vcpu, bool blocked) { vcpu_runstate(vcpu, blocked ? RUNSTATE_blocked : RUNSTATE_running); });
   hypercalls.set_handler(__HYPERVISOR_event_channel_op,
                          [this](const HypercallRequest& r, GuestVirtual& g) { return event_channel_op(r, g); });
   hypercalls.set_handler(__HYPERVISOR_grant_table_op,
@@ -48,6 +56,8 @@ void XenPlatform::register_hypercalls(Hypercalls& hypercalls) {
   hypercalls.set_handler(__HYPERVISOR_vcpu_op,
                          [this](const HypercallRequest& r, GuestVirtual& g) { return vcpu_op(r, g); });
   hypercalls.set_handler(__HYPERVISOR_vm_assist, [this](const HypercallRequest& r, GuestVirtual&) { return vm_assist(r); });
+  hypercalls.set_handler(__HYPERVISOR_set_timer_op,
+                         [this](const HypercallRequest& r, GuestVirtual&) { return set_timer_op(r); });
 }
 
 std::uint64_t XenPlatform::hvm_param(std::uint32_t index) const {

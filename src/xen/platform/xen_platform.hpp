@@ -1,8 +1,9 @@
 // The Xen platform of one guest: event channels, grant table, XenStore and the memory, HVM and
 // vCPU operations that tie them to guest memory and to KVM's in-kernel Xen support.
 //
-// Lock order: XenPlatform::mutex_ -> EventChannels / GrantTable / XenStore locks -> GuestMemory.
-// Accel calls and vCPU kicks happen with mutex_ released.
+// Lock order: XenPlatform::mutex_ -> EventChannels / GrantTable / XenStore locks -> GuestMemory;
+// Runstates' and TimerService's locks are leaves below GuestMemory's users and are never held
+// while calling out. Accel calls, vCPU kicks and timer expiries happen with mutex_ released.
 #pragma once
 
 #include "xen/evtchn/event_channels.hpp"  // first: it pins __XEN_INTERFACE_VERSION__
@@ -23,6 +24,9 @@
 #include "xen/hypercall/hypercalls.hpp"
 #include "xen/platform/evtchn_abi_request.hpp"
 #include "xen/platform/xen_accel.hpp"
+#include "xen/time/guest_clock.hpp"
+#include "xen/time/runstate.hpp"
+#include "xen/time/timer_service.hpp"
 #include "xen/xenstore/store.hpp"
 
 namespace kxen {
@@ -52,12 +56,15 @@ struct PlatformConfig {
 
 class XenPlatform final : public SharedInfoLocator, public UpcallSink {
  public:
-  XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenAccel* accel, VcpuKicker& kicker);
+  // clock: the guest's Xen system time (KVM's kvmclock with accel, else one kxen publishes).
+  XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenAccel* accel, VcpuKicker& kicker,
+              const GuestClock& clock);
   ~XenPlatform() override;
   XenPlatform(const XenPlatform&) = delete;
   XenPlatform& operator=(const XenPlatform&) = delete;
 
-  // Adds event_channel_op, grant_table_op, memory_op, hvm_op, vcpu_op and vm_assist to the table.
+  // Adds event_channel_op, grant_table_op, memory_op, hvm_op, vcpu_op, vm_assist and
+  // set_timer_op to the table.
   void register_hypercalls(Hypercalls& hypercalls);
 
   EventChannels& event_channels() { return *evtchn_; }
@@ -65,6 +72,10 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::uint64_t hvm_param(std::uint32_t index) const;
   void set_hvm_param(std::uint32_t index, std::uint64_t value);
   const PlatformConfig& config() const { return config_; }
+  // A vCPU thread entered or left KVM_RUN / a halt (RUNSTATE_*): user-space runstate accounting.
+  void vcpu_runstate(std::uint32_t vcpu, int state);
+  // The VM stops: no timer fires any more.
+  void stop_timers() { timers_->stop(); }
 
   // SharedInfoLocator
   std::optional<Gpa> shared_info_gpa() const override;
@@ -83,6 +94,7 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   HypercallOutcome vcpu_op(const HypercallRequest& request, GuestVirtual& gva);
   HypercallOutcome event_channel_op(const HypercallRequest& request, GuestVirtual& gva);
   HypercallOutcome vm_assist(const HypercallRequest& request);
+  HypercallOutcome set_timer_op(const HypercallRequest& request);
 
  private:
   std::int64_t add_to_physmap(std::uint32_t space, std::uint64_t idx, std::uint64_t gpfn, bool long_mode);
@@ -102,9 +114,18 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::uint64_t current_pages() const;
   std::int64_t set_param(std::uint32_t index, std::uint64_t value);
   std::int64_t register_vcpu_info(std::uint32_t vcpu, std::uint64_t arg, GuestVirtual& gva);
-  std::int64_t register_area(std::uint32_t vcpu, std::uint32_t cmd, std::uint64_t arg, GuestVirtual& gva);
-  // True while KVM may raise ports itself (its timer, KVM_XEN_HVM_EVTCHN_SEND): it writes 2-level
-  // bits only, so never once the guest switched to FIFO.
+  std::int64_t register_area(std::uint32_t vcpu, std::uint32_t cmd, std::uint64_t pointer, bool long_mode,
+                             GuestVirtual& gva);
+  // platform_time.cpp: timers, runstate and the pvclock kxen publishes without KVM.
+  std::optional<HypercallOutcome> vcpu_time_op(const HypercallRequest& request, GuestVirtual& gva);
+  std::int64_t set_singleshot(const HypercallRequest& request, GuestVirtual& gva);
+  std::int64_t set_periodic(std::uint32_t vcpu, std::uint64_t arg, GuestVirtual& gva);
+  std::int64_t get_runstate_info(std::uint32_t vcpu, std::uint64_t arg, bool long_mode, GuestVirtual& gva);
+  void publish_pvclock(std::uint32_t vcpu);
+  void publish_wallclock();
+  // The one place deciding who raises ports and serves the timer hypercalls: KVM (its VIRQ_TIMER
+  // port registered in-kernel) while the guest uses 2-level; it writes 2-level bits only, so
+  // never once the guest switched to FIFO: then kxen's TimerService serves the timers.
   bool kvm_raises_ports() const;
   void follow_timer_virq(std::uint64_t arg, GuestVirtual& gva);
   void forget_timer_port(evtchn_port_t port);
@@ -116,11 +137,15 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   VcpuKicker& kicker_;
   std::unique_ptr<EventChannels> evtchn_;
   std::unique_ptr<GrantTable> gnttab_;
+  const GuestClock& clock_;
+  Runstates runstates_;
+  std::unique_ptr<TimerService> timers_;  // after evtchn_: its thread raises VIRQ_TIMER there
 
   mutable std::mutex mutex_;
   std::optional<Gpa> shared_info_gpa_;
   bool long_mode_ = true;  // layout of shared_info, latched when the guest maps it
   std::vector<std::optional<Gpa>> vcpu_info_gpa_;
+  std::vector<std::optional<Gpa>> time_area_gpa_;  // VCPUOP_register_vcpu_time_memory_area, without KVM
   std::vector<evtchn_port_t> timer_port_;     // as registered with KVM; 0 = none
   std::vector<std::uint8_t> upcall_vector_;  // HVMOP_set_evtchn_upcall_vector; 0 = global callback
   bool fifo_offered_ = false;

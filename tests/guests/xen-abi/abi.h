@@ -88,6 +88,7 @@ void phase_shared_info(void);
 void phase_xenstore(void);
 void phase_gnttab(void);
 void phase_evtchn_2l(void);
+void phase_time(void);
 /* fifo_optional: -ENOSYS from EVTCHNOP_init_control skips the phase (kvm-xen transport). */
 void phase_evtchn_fifo(int fifo_optional);
 

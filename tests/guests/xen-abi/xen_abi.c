@@ -1,7 +1,7 @@
 /* Test guest "xen-abi": drives Xen's ABI directly and asserts every result against Xen's
  * documented behaviour: shared_info, XenStore over its ring (read/write/directory/rm,
  * transactions, watches, permissions, errors), grant tables v1 and v2 with GNTTABOP_copy,
- * 2-level event channels, then FIFO event channels. Ends with "XEN-ABI-PASS <n> checks".
+ * 2-level event channels, time (pvclock, wallclock, timers, runstate), then FIFO event channels. Ends with "XEN-ABI-PASS <n> checks".
  *
  * Command line: hcall=direct (runtime), fifo=optional (accept -ENOSYS from
  * EVTCHNOP_init_control and skip the FIFO phase: kxen's kvm-xen transport keeps KVM's
@@ -154,6 +154,7 @@ int main(void)
     phase_xenstore();
     phase_gnttab();
     phase_evtchn_2l();
+    phase_time();
     phase_evtchn_fifo(fifo_optional);
     note("XEN-ABI-PASS %u checks (" KXEN_RT_BITS ")\n", checks_passed());
     return 0;

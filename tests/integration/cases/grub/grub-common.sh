@@ -25,18 +25,60 @@ wait_for() {
     return 1
 }
 
+# now_ms: host time in milliseconds.
+now_ms() {
+    echo $(($(date +%s%N) / 1000000))
+}
+
+# wait_fine PATTERN FILE SECONDS: wait_for in 50 ms steps, for timing what GRUB prints.
+wait_fine() {
+    end=$(($(now_ms) + $3 * 1000))
+    while [ "$(now_ms)" -lt "$end" ]; do
+        plain "$2" | grep -Eq -- "$1" && return 0
+        kill -0 "$kxen_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    plain "$2" | grep -Eq -- "$1"
+}
+
+# marker_ms NAME MARK SECONDS: the host ms when GRUB printed the line KXEN-SLEEP-MARK.
+marker_ms() {
+    wait_fine "^KXEN-SLEEP-$2\$" "$1.out" "$3" && now_ms
+}
+
+# timed_sleep NAME SECONDS: types 'sleep 1' and 'sleep 3' between echoed markers and times, in
+# host ms, the marker outputs around each. GRUB's clock is the pvclock: 'sleep 1' must wait at
+# least 1 s, and 'sleep 3' take 2 s longer than 'sleep 1' (what GRUB spends reading and echoing
+# a typed line, up to ~1 s here under load, cancels out). Problems go to $sleep_error,
+# checked once kxen has ended so a failure never leaves it running.
+timed_sleep() {
+    printf 'echo KXEN-SLEEP-A\nsleep 1\necho KXEN-SLEEP-B\nsleep 3\necho KXEN-SLEEP-C\n' >&3
+    sleep_error="$1: GRUB did not print all of KXEN-SLEEP-A, B, C within $2 s ('sleep' hangs?)"
+    at_a=$(marker_ms "$1" A "$2") && at_b=$(marker_ms "$1" B "$2") && at_c=$(marker_ms "$1" C "$2") || return 1
+    sleep_error=
+    one=$((at_b - at_a))
+    three=$((at_c - at_b))
+    echo "$1: host ms from marker to marker: 'sleep 1' $one, 'sleep 3' $three"
+    if [ "$one" -lt 950 ] || [ "$one" -gt 5000 ]; then
+        sleep_error="$1: GRUB's 'sleep 1' took $one ms of host time (want 950 to 5000)"
+    elif [ $((three - one)) -lt 1600 ] || [ $((three - one)) -gt 2400 ]; then
+        sleep_error="$1: 'sleep 3' took $((three - one)) ms longer than 'sleep 1' (want 2000 +- 400)"
+    fi
+}
+
 # plain FILE: the console output as text: no ANSI escape sequences, no carriage returns.
 plain() {
     sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\r//g' "$1"
 }
 
 # grub_session NAME SECONDS KXEN-ARGS...: boots the image, waits for the prompt, types
-# $GRUB_BEFORE (if set) and a command whose output differs from its echo, then "halt"
-# (GRUB powers off: exit 0).
+# $GRUB_BEFORE (if set), timed sleeps (if $GRUB_TIMED_SLEEP is set) and a command whose
+# output differs from its echo, then "halt" (GRUB powers off: exit 0).
 grub_session() {
     name=$1
     limit=$2
     shift 2
+    sleep_error=
     # The FIFO lives in /tmp: the lab's shared scratch folder cannot hold one.
     fifo_dir=$(mktemp -d) || fail "mktemp failed"
     mkfifo "$fifo_dir/in" || fail "mkfifo failed"
@@ -51,10 +93,14 @@ grub_session() {
         [ -n "${GRUB_AT_PROMPT:-}" ] && eval "$GRUB_AT_PROMPT"
         # GRUB echoes the keys; only the command's own output is the bare word KXEN-TYPED.
         [ -n "${GRUB_BEFORE:-}" ] && printf '%s\n' "$GRUB_BEFORE" >&3
-        printf 'set word=TYPED\necho KXEN-$word\n' >&3
-        wait_for '^KXEN-TYPED$' "$name.out" "$limit" && printf 'halt\n' >&3
+        if [ -z "${GRUB_TIMED_SLEEP:-}" ] || timed_sleep "$name" 30; then
+            printf 'set word=TYPED\necho KXEN-$word\n' >&3
+            wait_for '^KXEN-TYPED$' "$name.out" "$limit" && printf 'halt\n' >&3
+        fi
     fi
     n=0
+    # A GRUB stuck in 'sleep' never halts: stop it at once.
+    [ -n "$sleep_error" ] && n=$limit
     while kill -0 "$kxen_pid" 2>/dev/null && [ "$n" -lt "$limit" ]; do sleep 1; n=$((n + 1)); done
     # GRUB ignores kxen's polite power-off request: a second TERM stops kxen, KILL at last.
     for sig in TERM TERM KILL; do
@@ -69,6 +115,7 @@ grub_session() {
     cat "$name.err"
     echo "$name: exit $status after $(($(date +%s) - start)) s"
     plain "$name.out" >"$name.txt"
+    [ -z "$sleep_error" ] || fail "$sleep_error"
     expect_grep '^KXEN-GRUB-MARKER$' "$name.txt"
     expect_grep '^grub> ' "$name.txt"
     expect_grep '^KXEN-TYPED$' "$name.txt"

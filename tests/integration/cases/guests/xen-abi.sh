@@ -1,7 +1,8 @@
 #!/bin/sh
 # xen-abi (64- and 32-bit) through the hypercall-page transport on this machine's own KVM:
-# event channels (2-level and FIFO), grant tables v1/v2 with GNTTABOP_copy, and XenStore
-# (transactions, watches, permissions) checked result by result; FIFO is required here.
+# event channels (2-level and FIFO), grant tables v1/v2 with GNTTABOP_copy, XenStore
+# (transactions, watches, permissions) and time (the pvclock kxen publishes, user-space timers,
+# runstate) checked result by result; FIFO is required here.
 # timeout: 180
 . "$KXEN_SRC/tests/integration/lib.sh"
 need_kxen
@@ -24,5 +25,7 @@ for bits in 64 32; do
     expect_grep '^ok [0-9]+ GNTTABOP_copy v2 into a sub-page window: status$' $out.out
     expect_grep '^ok [0-9]+ XS_TRANSACTION_END of a conflicting transaction$' $out.out
     expect_grep '^ok [0-9]+ queue 7 head$' $out.out
+    expect_grep '^ok [0-9]+ periodic timer tick 4$' $out.out
+    expect_grep '^ok [0-9]+ VCPU_SSHOTTMR_future on a past deadline$' $out.out
 done
 exit 0

@@ -102,19 +102,6 @@ TEST_CASE("CPUID: time leaf carries the TSC frequency and scale", "[hypercall]")
   CHECK(find(merge_guest_cpuid(host, 0, config), 0x40000003, 0)->eax == (1u << 1));
 }
 
-TEST_CASE("CPUID: tsc_to_ns_scale converts ticks to nanoseconds", "[hypercall]") {
-  for (std::uint64_t hz : {1'000'000'000ull, 2'000'000'000ull, 2'400'000'000ull, 3'700'000'000ull, 25'000'000ull}) {
-    const TscScale s = tsc_to_ns_scale(hz);
-    const std::uint64_t ticks = hz;  // one second
-    const std::uint64_t shifted = s.shift >= 0 ? ticks << s.shift : ticks >> -s.shift;
-    const auto ns = static_cast<std::uint64_t>((static_cast<unsigned __int128>(shifted) * s.mul_frac) >> 32);
-    INFO("hz " << hz);
-    CHECK(ns <= 1'000'000'000ull);
-    CHECK(ns >= 999'999'990ull);
-  }
-  CHECK(tsc_to_ns_scale(0).mul_frac == 0u);
-}
-
 TEST_CASE("CPUID: config flags and per-vCPU ids", "[hypercall]") {
   XenCpuidConfig config;
   config.upcall_vector = true;

@@ -38,7 +38,8 @@ TEST_CASE("maximum_gpfn with an empty memory map", "[platform]") {
   RecordingKicker kicker;
   TranslatingGva gva(memory);
   PlatformConfig config;
-  XenPlatform p(config, memory, nullptr, kicker);
+  SampledClock clock([] { return std::uint64_t{0}; });
+  XenPlatform p(config, memory, nullptr, kicker, clock);
   HypercallRequest r;
   r.args[0] = XENMEM_maximum_gpfn;
   CHECK(p.memory_op(r, gva).result >= 0);

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -42,6 +43,8 @@ class RecordingAccel final : public XenAccel {
   bool inject_upcall_vector(std::uint32_t v, std::uint8_t vector) override {
     return injected.emplace_back(v, vector), ok;
   }
+  std::optional<vcpu_runstate_info> kvm_runstate;  // what KVM reports (nullopt: it refuses)
+  std::optional<vcpu_runstate_info> runstate_data(std::uint32_t) override { return ok ? kvm_runstate : std::nullopt; }
 };
 
 class RecordingKicker final : public VcpuKicker {
@@ -79,16 +82,34 @@ inline constexpr std::uint64_t kEventArrayPfn = 0x41; // the first FIFO event-ar
 inline constexpr std::uint64_t kBadPointer = 0x7000'0000;  // not backed by anything
 inline constexpr domid_t kDomid = 7;
 
+inline constexpr std::uint64_t kFakeTscKhz = 1'000'000;  // 1 GHz: one tick is one ns
+inline constexpr std::uint64_t kFakeTscZero = 5000;      // the guest TSC at system time 0
+
+// The guest's clock: kvmclock-like (KVM writes the pvclock) with accel, else kxen's TSC clock;
+// both read `ticks`, the fake guest TSC, so a test moves time by assigning it.
+inline std::unique_ptr<GuestClock> fake_clock(std::atomic<std::uint64_t>& ticks, bool kvm) {
+  if (kvm) return std::make_unique<SampledClock>([&ticks] { return ticks.load() - kFakeTscZero; });
+  TscClockConfig config;
+  config.tsc_khz = kFakeTscKhz;
+  config.guest_tsc_zero = kFakeTscZero;
+  config.tsc_stable = true;
+  config.guest_tsc = [&ticks] { return ticks.load(); };
+  return std::make_unique<TscClock>(std::move(config));
+}
+
 // One guest: 1 MiB RAM, two vCPUs, domid 7, with or without KVM acceleration.
 struct PlatformWorld {
   GuestMemory memory;
   RecordingAccel accel;
   RecordingKicker kicker;
   TranslatingGva gva{memory};
+  std::atomic<std::uint64_t> ticks{kFakeTscZero};
+  std::unique_ptr<GuestClock> clock;
   std::unique_ptr<XenPlatform> platform;
 
   explicit PlatformWorld(bool with_accel = true, std::uint32_t vcpus = 2,
-                         EvtchnAbiRequest abi = EvtchnAbiRequest::automatic) {
+                         EvtchnAbiRequest abi = EvtchnAbiRequest::automatic)
+      : clock(fake_clock(ticks, with_accel)) {
     REQUIRE_FALSE(memory.add_ram(0, kRamTop));
     PlatformConfig config;
     config.vcpus = vcpus;
@@ -98,12 +119,15 @@ struct PlatformWorld {
     config.console_pfn = 0x77;
     config.store_pfn = 0x78;
     config.evtchn_abi = abi;
-    platform = std::make_unique<XenPlatform>(config, memory, with_accel ? &accel : nullptr, kicker);
+    platform = std::make_unique<XenPlatform>(config, memory, with_accel ? &accel : nullptr, kicker, *clock);
   }
+
+  std::uint32_t caller = 0;  // the vCPU making the calls
 
   HypercallOutcome call(HypercallOutcome (XenPlatform::*op)(const HypercallRequest&, GuestVirtual&),
                         std::uint64_t a0, std::uint64_t a1, std::uint64_t a2 = 0, bool long_mode = true) {
     HypercallRequest r;
+    r.vcpu = caller;
     r.long_mode = long_mode;
     r.args = {a0, a1, a2, 0, 0, 0};
     return (platform.get()->*op)(r, gva);
@@ -114,6 +138,12 @@ struct PlatformWorld {
   std::int64_t hvm_op(std::uint64_t cmd, std::uint64_t arg) { return call(&XenPlatform::hvm_op, cmd, arg).result; }
   std::int64_t vcpu_op(std::uint64_t cmd, std::uint64_t vcpu, std::uint64_t arg, bool long_mode = true) {
     return call(&XenPlatform::vcpu_op, cmd, vcpu, arg, long_mode).result;
+  }
+  // vcpu_op with its argument struct written to guest memory at `at` first.
+  template <class T>
+  std::int64_t vcpu_op_with(std::uint64_t cmd, std::uint64_t vcpu, const T& op, Gpa at = kArg, bool long_mode = true) {
+    REQUIRE(memory.write_obj(at, op));
+    return vcpu_op(cmd, vcpu, at, long_mode);
   }
   std::int64_t evtchn_op(std::uint64_t cmd, std::uint64_t arg) {
     return call(&XenPlatform::event_channel_op, cmd, arg).result;

@@ -26,7 +26,7 @@ TEST_CASE("vm_assist refuses PV-only assists and unknown commands", "[platform]"
   CHECK(vm_assist(w, VMASST_CMD_enable, 0x1'0000'0005) == -XEN_EINVAL);
 }
 
-TEST_CASE("vm_assist without KVM acceleration accepts the flag: no runstate area is kept", "[platform]") {
+TEST_CASE("vm_assist without KVM acceleration accepts the flag: kxen keeps the runstate areas", "[platform]") {
   PlatformWorld w(false);
   CHECK(vm_assist(w, VMASST_CMD_enable, VMASST_TYPE_runstate_update_flag) == 0);
   CHECK(vm_assist(w, VMASST_CMD_disable, VMASST_TYPE_runstate_update_flag) == 0);
