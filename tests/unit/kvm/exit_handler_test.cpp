@@ -25,6 +25,16 @@ struct FakeRun {
     run().io.data_offset = 4096;
     std::memcpy(bytes + 4096, &value, size);
   }
+  // A 64-bit Xen hypercall exit as KVM reports it.
+  kvm_run& xen_hypercall(std::uint64_t nr, std::uint64_t arg0, std::uint64_t arg1 = 0) {
+    run().exit_reason = KVM_EXIT_XEN;
+    run().xen.type = KVM_EXIT_XEN_HCALL;
+    run().xen.u.hcall.longmode = 1;
+    run().xen.u.hcall.input = nr;
+    run().xen.u.hcall.params[0] = arg0;
+    run().xen.u.hcall.params[1] = arg1;
+    return run();
+  }
   std::uint32_t pio_data() const {
     std::uint32_t v;
     std::memcpy(&v, bytes + 4096, 4);
@@ -143,13 +153,7 @@ TEST_CASE("KVM_EXIT_XEN hypercalls carry their result back in the exit", "[kvm][
   FakeServices services;
   regs.long_mode(0);
   ExitHandler handler(1, regs, services);
-  auto& x = fr.run();
-  x.exit_reason = KVM_EXIT_XEN;
-  x.xen.type = KVM_EXIT_XEN_HCALL;
-  x.xen.u.hcall.longmode = 1;
-  x.xen.u.hcall.input = 29;
-  x.xen.u.hcall.params[0] = 2;
-  x.xen.u.hcall.params[1] = 0x1000;
+  auto& x = fr.xen_hypercall(29, 2, 0x1000);
   services.next = {0, VcpuAction::stop};
   CHECK(handler.handle(x) == ExitAction::stop);
   REQUIRE(services.calls.size() == 1);
@@ -276,12 +280,7 @@ TEST_CASE("the exit handler counts exits, hypercalls and ports for the vCPU's su
   FakeServices services;
   regs.long_mode(0);
   ExitHandler handler(0, regs, services);
-  auto& x = fr.run();
-  x.exit_reason = KVM_EXIT_XEN;
-  x.xen.type = KVM_EXIT_XEN_HCALL;
-  x.xen.u.hcall.longmode = 1;
-  x.xen.u.hcall.input = 32;  // event_channel_op
-  x.xen.u.hcall.params[0] = 4;
+  auto& x = fr.xen_hypercall(32, 4);  // event_channel_op / send
   handler.handle(x);
   handler.handle(x);
   fr.pio(0x80, KVM_EXIT_IO_OUT, 1, 0);
