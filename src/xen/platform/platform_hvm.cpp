@@ -65,8 +65,19 @@ std::int64_t XenPlatform::set_param(std::uint32_t index, std::uint64_t value) {
   }
   const std::uint64_t type = value >> kCallbackTypeShift;
   if (value != 0 && type != kCallbackTypeVector) {
-    KXEN_GUEST_WARN("xen: callback type {} (GSI/PCI INTx) is not supported, only vectors", type);
-    return -XEN_EINVAL;
+    // Linux, FreeBSD and NetBSD set GSI 1 once vCPU 0 has its own upcall vector, only so that
+    // tools see a callback; the per-vCPU vectors deliver. Xen accepts it, and so does kxen.
+    bool vcpu0_has_vector = false;
+    {
+      std::lock_guard lock(mutex_);
+      vcpu0_has_vector = !upcall_vector_.empty() && upcall_vector_[0] != 0;
+    }
+    if (!vcpu0_has_vector) {
+      KXEN_GUEST_WARN("xen: callback type {} (GSI/PCI INTx) is not supported, only vectors", type);
+      return -XEN_EINVAL;
+    }
+    set_hvm_param(index, value);
+    return 0;
   }
   const auto vector = static_cast<std::uint8_t>(value & 0xff);
   if (value != 0 && vector < 0x10) return -XEN_EINVAL;

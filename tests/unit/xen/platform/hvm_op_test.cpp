@@ -94,6 +94,18 @@ TEST_CASE("callback vector: type 2 with a vector >= 0x10, passed to KVM", "[plat
   CHECK(w.accel.callback_vectors == std::vector<std::uint8_t>{0xf3, 0x10, 0});
 }
 
+TEST_CASE("GSI 1 as the callback is accepted once vCPU 0 has its own upcall vector", "[platform]") {
+  PlatformWorld w;
+  // Linux sets GSI 1 after HVMOP_set_evtchn_upcall_vector only so tools see a callback.
+  CHECK(param_op(w, HVMOP_set_param, HVM_PARAM_CALLBACK_IRQ, 1) == -XEN_EINVAL);
+  REQUIRE(upcall_vector(w, 1, 0xf3) == 0);
+  CHECK(param_op(w, HVMOP_set_param, HVM_PARAM_CALLBACK_IRQ, 1) == -XEN_EINVAL);  // vCPU 1 is not enough
+  REQUIRE(upcall_vector(w, 0, 0xf3) == 0);
+  CHECK(param_op(w, HVMOP_set_param, HVM_PARAM_CALLBACK_IRQ, 1) == 0);
+  CHECK(w.platform->hvm_param(HVM_PARAM_CALLBACK_IRQ) == 1u);
+  CHECK(w.accel.callback_vectors.empty());  // the global vector stays off: per-vCPU vectors deliver
+}
+
 TEST_CASE("callback vector refused by KVM leaves the parameter unchanged", "[platform]") {
   PlatformWorld w;
   w.accel.ok = false;
