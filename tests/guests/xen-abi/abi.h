@@ -88,7 +88,8 @@ void phase_shared_info(void);
 void phase_xenstore(void);
 void phase_gnttab(void);
 void phase_evtchn_2l(void);
-void phase_time(void);
+/* runstate_on_kvm_clock: runstate comes from KVM's kvmclock, not the guest's pvclock (kvm-xen). */
+void phase_time(int runstate_on_kvm_clock);
 /* fifo_optional: -ENOSYS from EVTCHNOP_init_control skips the phase (kvm-xen transport). */
 void phase_evtchn_fifo(int fifo_optional);
 

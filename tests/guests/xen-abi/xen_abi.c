@@ -5,7 +5,7 @@
  *
  * Command line: hcall=direct (runtime), fifo=optional (accept -ENOSYS from
  * EVTCHNOP_init_control and skip the FIFO phase: kxen's kvm-xen transport keeps KVM's
- * in-kernel 2-level delivery). */
+ * in-kernel 2-level delivery), runstate=kvm (runstate times are KVM's kvmclock). */
 #include "abi.h"
 
 #include <xen/sched.h>
@@ -154,7 +154,7 @@ int main(void)
     phase_xenstore();
     phase_gnttab();
     phase_evtchn_2l();
-    phase_time();
+    phase_time(rt_cmdline_has("runstate=kvm"));
     phase_evtchn_fifo(fifo_optional);
     note("XEN-ABI-PASS %u checks (" KXEN_RT_BITS ")\n", checks_passed());
     return 0;

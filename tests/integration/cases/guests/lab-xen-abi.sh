@@ -11,12 +11,12 @@ need_kxen
 for abi in auto fifo; do
     for bits in 64 32; do
         for mode in direct page; do
-            cmdline=""
-            [ "$abi" = auto ] && cmdline="fifo=optional"
+            cmdline="runstate=kvm"
+            [ "$abi" = auto ] && cmdline="fifo=optional $cmdline"
             [ "$mode" = direct ] && cmdline="hcall=direct $cmdline"
             out=xen-abi-$abi-$bits-$mode
             set -- --transport kvm-xen --evtchn-abi $abi --kernel "$KXEN_BUILD/tests/guests/xen-abi-$bits"
-            [ -n "$cmdline" ] && set -- "$@" --cmdline "$cmdline"
+            set -- "$@" --cmdline "$cmdline"
             "$KXEN" run "$@" >$out.out 2>$out.err
             status=$?
             cat $out.err
