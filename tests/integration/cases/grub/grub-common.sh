@@ -25,39 +25,21 @@ wait_for() {
     return 1
 }
 
-# now_ms: host time in milliseconds.
-now_ms() {
-    echo $(($(date +%s%N) / 1000000))
-}
-
-# wait_fine PATTERN FILE SECONDS: wait_for in 50 ms steps, for timing what GRUB prints.
-wait_fine() {
-    end=$(($(now_ms) + $3 * 1000))
-    while [ "$(now_ms)" -lt "$end" ]; do
-        plain "$2" | grep -Eq -- "$1" && return 0
-        kill -0 "$kxen_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    plain "$2" | grep -Eq -- "$1"
-}
-
-# marker_ms NAME MARK SECONDS: the host ms when GRUB printed the line KXEN-SLEEP-MARK.
-marker_ms() {
-    wait_fine "^KXEN-SLEEP-$2\$" "$1.out" "$3" && now_ms
-}
-
-# timed_sleep NAME SECONDS: types 'sleep 1' and 'sleep 3' between echoed markers and times, in
-# host ms, the marker outputs around each. GRUB's clock is the pvclock: 'sleep 1' must wait at
-# least 1 s, and 'sleep 3' take 2 s longer than 'sleep 1' (what GRUB spends reading and echoing
-# a typed line, up to ~1 s here under load, cancels out). Problems go to $sleep_error,
-# checked once kxen has ended so a failure never leaves it running.
+# timed_sleep NAME SECONDS: types one line, 'sleep 1' and 'sleep 3' between echoed markers, and
+# times in host ms the marker outputs around each (marker_times.py). GRUB's clock is the
+# pvclock: 'sleep 1' must wait at least 1 s, and 'sleep 3' take 2 s longer than 'sleep 1'.
+# One line, because GRUB reads and parses all of it before running any: reading typed lines
+# between the markers cost 0.2 to 1.2 s per line on this slow KVM and did not cancel out.
+# Problems go to $sleep_error, checked once kxen has ended so a failure never leaves it running.
 timed_sleep() {
-    printf 'echo KXEN-SLEEP-A\nsleep 1\necho KXEN-SLEEP-B\nsleep 3\necho KXEN-SLEEP-C\n' >&3
     sleep_error="$1: GRUB did not print all of KXEN-SLEEP-A, B, C within $2 s ('sleep' hangs?)"
-    at_a=$(marker_ms "$1" A "$2") && at_b=$(marker_ms "$1" B "$2") && at_c=$(marker_ms "$1" C "$2") || return 1
+    times=$(python3 "$KXEN_SRC/tests/integration/cases/grub/marker_times.py" "$1.out" "$2" \
+        "echo KXEN-SLEEP-A; sleep 1; echo KXEN-SLEEP-B; sleep 3; echo KXEN-SLEEP-C" \
+        KXEN-SLEEP-A KXEN-SLEEP-B KXEN-SLEEP-C) || return 1
+    set -- "$1" $times
     sleep_error=
-    one=$((at_b - at_a))
-    three=$((at_c - at_b))
+    one=$(($3 - $2))
+    three=$(($4 - $3))
     echo "$1: host ms from marker to marker: 'sleep 1' $one, 'sleep 3' $three"
     if [ "$one" -lt 950 ] || [ "$one" -gt 5000 ]; then
         sleep_error="$1: GRUB's 'sleep 1' took $one ms of host time (want 950 to 5000)"
