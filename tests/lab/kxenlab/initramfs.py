@@ -1,4 +1,4 @@
-"""The L1 initramfs: busybox, tests/lab/init and plain modules, rebuilt when inputs change."""
+"""The L1 initramfs: busybox, tests/lab/init, kvm-keeper and plain modules, rebuilt when inputs change."""
 
 import hashlib
 import os
@@ -14,6 +14,7 @@ from .kernel import REQUIRED_MODULES, Kernel, load_order
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 INIT_SCRIPT = LAB_DIR / "init"
+KVM_KEEPER = LAB_DIR / "kvm-keeper"  # started by init, runs with the host root's python3
 BUSYBOX_CANDIDATES = [Path("/bin/busybox"), Path("/usr/bin/busybox")]
 
 
@@ -34,6 +35,7 @@ def inputs_key(kernel: Kernel, busybox: Path) -> str:
     """Hash of everything that goes into the image."""
     digest = hashlib.sha256()
     digest.update(INIT_SCRIPT.read_bytes())
+    digest.update(KVM_KEEPER.read_bytes())
     digest.update(busybox.read_bytes())
     digest.update(kernel.package.encode())
     digest.update(",".join(REQUIRED_MODULES).encode())
@@ -48,6 +50,7 @@ def write_tree(root: Path, kernel: Kernel, busybox: Path) -> None:
     shutil.copy2(busybox, root / "bin" / "busybox")
     shutil.copy2(INIT_SCRIPT, root / "init")
     os.chmod(root / "init", 0o755)
+    shutil.copy2(KVM_KEEPER, root / "kvm-keeper")
     names = []
     for name, image in load_order(kernel, REQUIRED_MODULES):
         (root / "lib" / "modules" / f"{name}.ko").write_bytes(image)

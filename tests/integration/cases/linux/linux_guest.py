@@ -195,3 +195,19 @@ def finish_case() -> None:
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed", file=sys.stderr)
         sys.exit(1)
+
+
+def host_clock_report() -> None:
+    """After a failed time check: this host's clocksource and what its kernel said about the
+    TSC (in the lab L1's TSC decides whether KVM keeps a stable pvclock for the guest)."""
+    base = Path("/sys/devices/system/clocksource/clocksource0")
+    try:
+        current = (base / "current_clocksource").read_text().strip()
+        available = (base / "available_clocksource").read_text().strip()
+    except OSError as err:
+        current, available = f"unreadable ({err.strerror})", "?"
+    print(f"host clocksource: {current} (available: {available})", file=sys.stderr)
+    dmesg = subprocess.run(["dmesg"], capture_output=True, text=True, check=False).stdout
+    for line in dmesg.splitlines():
+        if any(word in line.lower() for word in ("tsc", "clocksource", "unstable")):
+            print(f"host dmesg: {line}", file=sys.stderr)
