@@ -96,7 +96,8 @@ class Run:
 class Kxen:
     """One kxen run in the background; stdout lines are collected with arrival times."""
 
-    def __init__(self, name: str, kernel: Path, initrd: Path, *extra: str, cmdline: str = CMDLINE):
+    def __init__(self, name: str, kernel: Path, initrd: Path, *extra: str, cmdline: str = CMDLINE,
+                 console_input: bool = False):
         self.name = name
         self.run = Run(started=time.time())
         # -v: kxen says at info level where it is, so a run that hangs leaves a trail in NAME.err.
@@ -104,8 +105,9 @@ class Kxen:
                      "--cmdline", cmdline, *extra]
         self.err = open(f"{name}.err", "wb")
         self.log = open(f"{name}.out", "w")
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self.err)
+        # console_input: kxen's stdin is a pipe that send() writes to the guest's hvc0.
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE if console_input else subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self.err)
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -140,6 +142,16 @@ class Kxen:
                     self.dump()
                     fail(f"{self.name}: no {count}x {prefix!r} within {timeout} s")
                 self.cond.wait(min(left, 1.0))
+
+    def send(self, text: str) -> None:
+        """Types text on the guest's console (needs console_input=True)."""
+        assert self.proc.stdin
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def count(self, prefix: str) -> int:
+        with self.cond:
+            return len(self.run.find(prefix))
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
