@@ -19,8 +19,9 @@ from kxenlab import LabError  # noqa: E402
 from kxenlab.command import Command, check_visible, normalise_shares  # noqa: E402
 from kxenlab.initramfs import is_static  # noqa: E402
 from kxenlab.kernel import Kernel, load_order, module_depends  # noqa: E402
+from kxenlab.qemu import suite_version  # noqa: E402
 from kxenlab.retry import run_with_retries  # noqa: E402
-from kxenlab.session import EXIT_L1_FAILED, Options, Session  # noqa: E402
+from kxenlab.session import EXIT_L1_FAILED, Options, Session, qemu_argv  # noqa: E402
 from kxenlab.vmlinux import decompress, has_pvh_entry, payload  # noqa: E402
 
 
@@ -236,6 +237,46 @@ class RetryTests(unittest.TestCase):
         self.assertIn("lab: L1 failed: QEMU exited with status 1", err)
         self.assertIn("-smp 1000: bad", err)
         self.assertNotIn("retrying", err)
+
+# Stands in for apt-cache: madison lists the release's and backports' builds; show answers
+# for the backports one only.
+FAKE_APT_CACHE = r"""#!/bin/sh
+case "$1" in
+madison)
+    echo " $2 | 1:7.2+dfsg-7 | http://deb.debian.org/debian bookworm/main amd64 Packages"
+    echo " $2 | 1:10.0.2~bpo12+1 | http://deb.debian.org/debian bookworm-backports/main amd64 Packages"
+    echo " $2 | 1:10.0.2~bpo12+1 | http://deb.debian.org/debian bookworm-backports/main Sources" ;;
+show)
+    [ "$2" = "$FAKE_WANT" ] || exit 100
+    printf 'Package: x\nVersion: 1:10.0.2~bpo12+1\nSHA256: abc123\n\nPackage: y\nSHA256: other\n' ;;
+esac
+"""
+
+
+class QemuTests(unittest.TestCase):
+    """L1's QEMU: the backports build, picked from apt's lists, passed with its firmware dirs."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        fake = Path(self.tmp.name) / "apt-cache"
+        fake.write_text(FAKE_APT_CACHE)
+        fake.chmod(0o755)
+        self.old_path = os.environ["PATH"]
+        os.environ["PATH"] = f"{self.tmp.name}:{self.old_path}"
+
+    def tearDown(self):
+        os.environ["PATH"] = self.old_path
+        os.environ.pop("FAKE_WANT", None)
+        self.tmp.cleanup()
+
+    def test_backports_version_and_its_sha256(self):
+        os.environ["FAKE_WANT"] = "qemu-system-x86=1:10.0.2~bpo12+1"
+        self.assertEqual(suite_version("qemu-system-x86"), ("1:10.0.2~bpo12+1", "abc123"))
+
+    def test_argv_runs_the_given_qemu_with_its_firmware(self):
+        opts = Options(qemu=Path("/c/q/bin/qemu"), firmware_dirs=(Path("/c/q/share"), Path("/s/bios")))
+        argv = qemu_argv(Path("/k"), Path("/i"), Path("/r"), [], opts)
+        self.assertEqual(argv[:5], ["/c/q/bin/qemu", "-L", "/c/q/share", "-L", "/s/bios"])
 
 
 if __name__ == "__main__":

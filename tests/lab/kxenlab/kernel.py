@@ -68,8 +68,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_deb(cache: Path, package: str, sha256: str) -> Path:
-    """The verified .deb in the cache, downloaded with apt-get download if absent."""
+def fetch_deb(cache: Path, package: str, sha256: str, spec: str | None = None) -> Path:
+    """The verified .deb in the cache, downloaded with apt-get download if absent (spec:
+    what to download, e.g. package=version; the candidate by default)."""
     debs = cache / "debs"
     debs.mkdir(exist_ok=True)
     for deb in debs.glob(f"{package}_*.deb"):
@@ -77,7 +78,7 @@ def fetch_deb(cache: Path, package: str, sha256: str) -> Path:
             return deb
         deb.unlink()  # a stale or truncated download: fetch again
     print(f"lab: downloading {package} (once, into {debs})", flush=True)
-    run_tool(["apt-get", "download", package], cwd=debs)
+    run_tool(["apt-get", "download", spec or package], cwd=debs)
     for deb in debs.glob(f"{package}_*.deb"):
         if sha256_of(deb) == sha256:
             run_tool(["dpkg-deb", "--info", str(deb)])

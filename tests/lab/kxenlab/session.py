@@ -43,6 +43,8 @@ class Options:
     timeout: float | None = None   # seconds for the command, from "ready"
     boot_timeout: float = 300.0    # seconds from QEMU start to "ready"
     verbose: bool = False          # echo L1's console to stderr
+    qemu: Path = Path("qemu-system-x86_64")  # tests/lab/run passes the lab's (kxenlab.qemu)
+    firmware_dirs: tuple[Path, ...] = ()     # QEMU's -L directories
 
 
 class Follower:
@@ -77,7 +79,8 @@ def qemu_argv(kernel: Path, initrd: Path, run: Path, shares: list[Path],
     run = Path(opt_path(run))
     # Multi-threaded TCG, whose L1 breaks about once a run (run-suite re-runs the cases then);
     # thread=single broke kxen's 4-vCPU guests far more often (see tests/lab/README.md).
-    return ["qemu-system-x86_64", "-accel", "tcg,thread=multi",
+    firmware = [arg for directory in opts.firmware_dirs for arg in ("-L", str(directory))]
+    return [str(opts.qemu), *firmware, "-accel", "tcg,thread=multi",
             "-cpu", "EPYC-Rome,+svm,+npt", "-smp", str(opts.vcpus), "-m", opts.memory,
             "-nodefaults", "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
             "-kernel", str(kernel), "-initrd", str(initrd),
@@ -135,7 +138,7 @@ class Session:
                                              stderr=subprocess.STDOUT, start_new_session=True,
                                              preexec_fn=_die_with_parent)
             except FileNotFoundError as err:
-                raise LabError("qemu-system-x86_64 not found: run tests/lab/setup") from err
+                raise LabError(f"{self.opts.qemu} not found: run tests/lab/setup") from err
         self.started = time.monotonic()
 
     def _supervise(self) -> int:
