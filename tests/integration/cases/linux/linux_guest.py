@@ -205,7 +205,9 @@ def expect(what: str, ok: bool, detail: str = "") -> None:
 def finish_case() -> None:
     """Exit status of the case: 1 when any expect() failed."""
     if FAILURES:
-        print(f"{len(FAILURES)} check(s) failed", file=sys.stderr)
+        # Again at the end: the suite shows only the tail, and run dumps may have pushed them out.
+        print(f"{len(FAILURES)} check(s) failed:", *(f"FAIL: {line}" for line in FAILURES), sep="\n",
+              file=sys.stderr)
         sys.exit(1)
 
 
