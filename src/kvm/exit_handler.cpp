@@ -1,5 +1,6 @@
 #include "kvm/exit_handler.hpp"
 
+#include <cpuid.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -20,6 +21,20 @@ constexpr std::int64_t kXenEperm = -1;  // XEN_EPERM: hypercalls from guest user
 PagingState paging_of(const kvm_sregs& s) { return PagingState{s.cr0, s.cr3, s.cr4, s.efer}; }
 // 64-bit hypercall ABI only in 64-bit code; compatibility-mode code uses the 32-bit one.
 bool in_long_mode(const kvm_sregs& s) { return (s.efer & kEferLma) && s.cs.l; }
+
+bool host_is_amd() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+  return ebx == signature_AMD_ebx && ecx == signature_AMD_ecx && edx == signature_AMD_edx;
+}
+
+std::string shutdown_reason() {
+  // SVM's shutdown intercept INITs the vCPU before KVM returns (the VMCB is undefined after it).
+  if (host_is_amd())
+    return "triple fault (KVM_EXIT_SHUTDOWN; KVM on AMD has already reset this vCPU, so its registers no "
+           "longer show where it faulted)";
+  return "triple fault (KVM_EXIT_SHUTDOWN)";
+}
 }  // namespace
 
 ExitAction ExitHandler::handle(kvm_run& run) {
@@ -34,7 +49,7 @@ ExitAction ExitHandler::handle(kvm_run& run) {
     case KVM_EXIT_MMIO: return on_mmio(run);
     case KVM_EXIT_HLT: return on_hlt();
     case KVM_EXIT_INTR: return ExitAction::resume;
-    case KVM_EXIT_SHUTDOWN: return fail("triple fault (KVM_EXIT_SHUTDOWN)");
+    case KVM_EXIT_SHUTDOWN: return fail(shutdown_reason());
     case KVM_EXIT_FAIL_ENTRY:
       return fail(fmt::format("VM entry failed, hardware reason {:#x}", run.fail_entry.hardware_entry_failure_reason));
     case KVM_EXIT_INTERNAL_ERROR:
