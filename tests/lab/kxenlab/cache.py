@@ -2,9 +2,11 @@
 
 import contextlib
 import fcntl
+import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any, Callable
 
 from . import LabError
 
@@ -41,3 +43,20 @@ def run_tool(argv: list[str], cwd: Path | None = None) -> str:
         last = detail[-1] if detail else f"exit {done.returncode}"
         raise LabError(f"{' '.join(argv[:3])} failed: {last}")
     return done.stdout
+
+
+def apt_resolved(cache: Path, name: str, resolve: Callable[[], Any]) -> Any:
+    """resolve(), redone only after apt's lists change (each apt-cache call takes ~1 s);
+    the JSON-able answer is kept in cache/NAME."""
+    stamp = cache / name
+    lists = Path("/var/lib/apt/lists")
+    lists_mtime = lists.stat().st_mtime if lists.exists() else 0.0
+    try:
+        saved = json.loads(stamp.read_text())
+        if saved["lists_mtime"] == lists_mtime:
+            return saved["answer"]
+    except (OSError, ValueError, KeyError):
+        pass
+    answer = resolve()
+    stamp.write_text(json.dumps({"lists_mtime": lists_mtime, "answer": answer}))
+    return answer

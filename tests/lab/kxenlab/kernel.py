@@ -1,7 +1,6 @@
 """The L1 kernel: resolved by name from apt, downloaded once, verified, unpacked."""
 
 import hashlib
-import json
 import lzma
 import os
 import shutil
@@ -9,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import LabError
-from .cache import run_tool
+from .cache import apt_resolved, run_tool
 
 # Debian's 6.1 kernel lacks CONFIG_KVM_XEN; the 6.12 backport has it (LAB.md).
 META_PACKAGE = "linux-image-6.12-amd64"
@@ -103,25 +102,8 @@ def unpack(cache: Path, deb: Path, package: str) -> Kernel:
     return kernel
 
 
-def resolve_cached(cache: Path) -> tuple[str, str, str]:
-    """resolve_package(), redone only after apt's lists change (apt-cache takes ~2 s)."""
-    stamp = cache / "resolved.json"
-    lists = Path("/var/lib/apt/lists")
-    lists_mtime = lists.stat().st_mtime if lists.exists() else 0.0
-    try:
-        saved = json.loads(stamp.read_text())
-        if saved["lists_mtime"] == lists_mtime:
-            return saved["package"], saved["version"], saved["sha256"]
-    except (OSError, ValueError, KeyError):
-        pass
-    package, version, sha256 = resolve_package()
-    stamp.write_text(json.dumps({"lists_mtime": lists_mtime, "package": package,
-                                 "version": version, "sha256": sha256}))
-    return package, version, sha256
-
-
 def prepare_kernel(cache: Path) -> Kernel:
-    package, _version, sha256 = resolve_cached(cache)
+    package, _version, sha256 = apt_resolved(cache, "resolved.json", resolve_package)
     return unpack(cache, fetch_deb(cache, package, sha256), package)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import LabError
-from .cache import run_tool
+from .cache import apt_resolved, run_tool
 from .kernel import fetch_deb
 
 SUITE = "bookworm-backports"
@@ -51,7 +51,8 @@ def suite_version(package: str) -> tuple[str, str]:
 
 def prepare_qemu(cache: Path) -> LabQemu:
     """Downloads and unpacks the packages once per version; atomic via rename."""
-    versions = {package: suite_version(package) for package in PACKAGES}
+    versions = apt_resolved(cache, "qemu-resolved.json",
+                            lambda: {package: suite_version(package) for package in PACKAGES})
     version = versions[PACKAGES[0]][0]
     target = cache / "qemu" / version.replace(":", "_").replace("~", "_")
     qemu = LabQemu(target)
