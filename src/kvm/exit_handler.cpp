@@ -1,6 +1,5 @@
 #include "kvm/exit_handler.hpp"
 
-#include <cpuid.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -22,18 +21,10 @@ PagingState paging_of(const kvm_sregs& s) { return PagingState{s.cr0, s.cr3, s.c
 // 64-bit hypercall ABI only in 64-bit code; compatibility-mode code uses the 32-bit one.
 bool in_long_mode(const kvm_sregs& s) { return (s.efer & kEferLma) && s.cs.l; }
 
-bool host_is_amd() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
-  return ebx == signature_AMD_ebx && ecx == signature_AMD_ecx && edx == signature_AMD_edx;
-}
-
-std::string shutdown_reason() {
-  // SVM's shutdown intercept INITs the vCPU before KVM returns (the VMCB is undefined after it).
-  if (host_is_amd())
-    return "triple fault (KVM_EXIT_SHUTDOWN; KVM on AMD has already reset this vCPU, so its registers no "
-           "longer show where it faulted)";
-  return "triple fault (KVM_EXIT_SHUTDOWN)";
+// x86's INIT state: where a vCPU is after KVM_EXIT_SHUTDOWN on AMD, whose shutdown intercept
+// leaves the VMCB undefined, so KVM resets the vCPU before returning.
+bool at_init_state(const kvm_regs& r, const kvm_sregs& s) {
+  return r.rip == 0xfff0 && s.cs.selector == 0xf000 && s.cs.base == 0xffff0000;
 }
 }  // namespace
 
@@ -49,7 +40,7 @@ ExitAction ExitHandler::handle(kvm_run& run) {
     case KVM_EXIT_MMIO: return on_mmio(run);
     case KVM_EXIT_HLT: return on_hlt();
     case KVM_EXIT_INTR: return ExitAction::resume;
-    case KVM_EXIT_SHUTDOWN: return fail(shutdown_reason());
+    case KVM_EXIT_SHUTDOWN: return on_shutdown();
     case KVM_EXIT_FAIL_ENTRY:
       return fail(fmt::format("VM entry failed, hardware reason {:#x}", run.fail_entry.hardware_entry_failure_reason));
     case KVM_EXIT_INTERNAL_ERROR:
@@ -153,6 +144,15 @@ ExitAction ExitHandler::on_mmio(kvm_run& run) {
   KXEN_GUEST_WARN("vcpu{}: MMIO {} at {:#x} with no device", vcpu_, run.mmio.is_write ? "write" : "read",
                   run.mmio.phys_addr);
   return ExitAction::resume;
+}
+
+ExitAction ExitHandler::on_shutdown() {
+  auto regs = registers_.regs();
+  auto sregs = registers_.sregs();
+  if (regs && sregs && at_init_state(*regs, *sregs))
+    return fail("triple fault (KVM_EXIT_SHUTDOWN); KVM has already reset the vCPU to its INIT state, as it does on "
+                "AMD, so its registers do not show where it faulted");
+  return fail("triple fault (KVM_EXIT_SHUTDOWN)");
 }
 
 ExitAction ExitHandler::fail(std::string_view why) {

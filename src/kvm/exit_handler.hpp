@@ -52,6 +52,7 @@ class ExitHandler final {
 
   ExitAction handle(kvm_run& run);
   // KVM_RUN itself failed or the vCPU state is unusable: the guest cannot go on.
+  ExitAction on_shutdown();
   ExitAction fail(std::string_view why);
   ExitStats& stats() { return stats_; }
 
