@@ -149,10 +149,6 @@ class Kxen:
         self.proc.stdin.write(text.encode())
         self.proc.stdin.flush()
 
-    def count(self, prefix: str) -> int:
-        with self.cond:
-            return len(self.run.find(prefix))
-
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 
