@@ -52,11 +52,11 @@ class ExitHandler final {
 
   ExitAction handle(kvm_run& run);
   // KVM_RUN itself failed or the vCPU state is unusable: the guest cannot go on.
-  ExitAction on_shutdown();
   ExitAction fail(std::string_view why);
   ExitStats& stats() { return stats_; }
 
  private:
+  ExitAction on_shutdown();
   ExitAction on_io(kvm_run& run);
   ExitAction on_pio_hypercall();
   ExitAction on_power_port(std::uint16_t port, std::uint8_t value);
