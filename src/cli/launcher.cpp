@@ -91,6 +91,7 @@ std::expected<std::unique_ptr<Vm>, BootFailure> boot_vm(const RunOptions& option
   config.vcpus = options.vcpus;
   config.transport = options.transport;
   config.kvm_path = options.kvm_path;
+  config.prefault_memory = options.prefault_memory;
   const auto& layout = inputs.layout;
   for (const auto& e : layout.e820)
     config.platform.memory_map.push_back({e.addr, e.size, static_cast<std::uint32_t>(e.type)});

@@ -82,6 +82,9 @@ void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_tex
                  "seconds the guest gets to power off after SIGTERM/SIGINT before kxen stops it")
       ->check(CLI::Range(0.0, 86400.0))
       ->default_str("30");
+  run.add_flag("--prefault-memory", options.prefault_memory,
+               "map all guest RAM into KVM's page tables before boot: commits the RAM up front, and the "
+               "guest never takes a nested page fault on it (needs KVM_PRE_FAULT_MEMORY, Linux 6.11+)");
   run.add_flag("-v,--verbose", options.verbosity, "more logging (-v info, -vv debug, -vvv trace)");
   run.add_option("--kvm-device", options.kvm_path, "KVM device node")->default_str("/dev/kvm");
 }

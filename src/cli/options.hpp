@@ -26,6 +26,7 @@ struct RunOptions {
   std::string kvm_path = "/dev/kvm";
   OnReboot on_reboot = OnReboot::restart;
   double shutdown_timeout_s = 30;  // after SIGTERM/SIGINT: how long the guest gets to power off
+  bool prefault_memory = false;
 };
 
 // Either options to run, or an exit code with everything already printed (help, version, errors).

@@ -1,6 +1,7 @@
 #include "kvm/vcpu_fd.hpp"
 
 #include "kvm/kvm_flex.h"
+#include "kvm/kvm_prefault.h"
 
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -102,6 +103,18 @@ std::expected<std::uint64_t, std::string> VcpuFd::guest_tsc() const {
   const int r = kxen_kvm_get_msrs(fd_.get(), &entry, 1);
   if (r < 0) return std::unexpected(fmt::format("KVM_GET_MSRS(IA32_TSC) failed: {}", std::strerror(-r)));
   return entry.data;
+}
+
+std::expected<void, std::string> VcpuFd::pre_fault(std::uint64_t gpa, std::uint64_t size) {
+  kvm_pre_fault_memory range{};
+  range.gpa = gpa;
+  range.size = size;
+  // KVM may stop after part of the range (it updates gpa and size) or on a signal: go on.
+  while (range.size != 0) {
+    if (ioctl(fd_.get(), KVM_PRE_FAULT_MEMORY, &range) < 0 && errno != EINTR && errno != EAGAIN)
+      return std::unexpected(fmt::format("KVM_PRE_FAULT_MEMORY at {:#x} failed: {}", range.gpa, std::strerror(errno)));
+  }
+  return {};
 }
 
 }  // namespace kxen

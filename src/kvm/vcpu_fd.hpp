@@ -41,6 +41,8 @@ class VcpuFd final {
   std::uint32_t tsc_khz() const;
   // The guest's TSC now (MSR_IA32_TSC through KVM_GET_MSRS).
   std::expected<std::uint64_t, std::string> guest_tsc() const;
+  // Maps [gpa, gpa + size) into KVM's stage-2 page tables now (KVM_PRE_FAULT_MEMORY).
+  std::expected<void, std::string> pre_fault(std::uint64_t gpa, std::uint64_t size);
   int get() const { return fd_.get(); }
 
  private:

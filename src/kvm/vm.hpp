@@ -37,6 +37,7 @@ struct VmConfig {
   std::string kvm_path = "/dev/kvm";
   PlatformConfig platform;  // memory map, special pages; vcpus is filled from `vcpus`
   PvServicesConfig services;
+  bool prefault_memory = false;  // map all RAM into KVM's stage-2 tables before the guest runs
 };
 
 // How the guest ended: a Xen shutdown reason, or a fault kxen treats as a crash.
@@ -86,6 +87,7 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
  private:
   Vm(KvmSystem kvm, VmFd vm, TransportKind transport, std::uint32_t vcpus);
   std::expected<void, std::string> setup_memory(const std::vector<RamRange>& ram);
+  std::expected<void, std::string> prefault_ram(const std::vector<RamRange>& ram);
   std::expected<void, std::string> setup_vcpus(std::uint32_t count);
   std::expected<void, std::string> setup_platform(PlatformConfig config, const PvServicesConfig& services);
 

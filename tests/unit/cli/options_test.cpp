@@ -33,7 +33,8 @@ TEST_CASE("memory sizes accept suffixes and default to MiB", "[cli]") {
 TEST_CASE("kxen run parses its options", "[cli]") {
   auto result = parse({"run", "--kernel", "vmlinuz", "--initrd", "initrd.img", "--cmdline", "console=hvc0",
                        "--memory", "1G", "--vcpus", "4", "--transport", "Hypercall-Page", "-vv",
-                       "--on-reboot", "exit", "--shutdown-timeout", "2.5", "--evtchn-abi", "2level"});
+                       "--on-reboot", "exit", "--shutdown-timeout", "2.5", "--evtchn-abi", "2level",
+                       "--prefault-memory"});
   REQUIRE(std::holds_alternative<RunOptions>(result));
   const auto& o = std::get<RunOptions>(result);
   CHECK(o.kernel == "vmlinuz");
@@ -46,6 +47,7 @@ TEST_CASE("kxen run parses its options", "[cli]") {
   CHECK(o.on_reboot == OnReboot::exit);
   CHECK(o.shutdown_timeout_s == 2.5);
   CHECK(o.evtchn_abi == EvtchnAbiRequest::two_level);
+  CHECK(o.prefault_memory);
 }
 
 TEST_CASE("kxen run defaults", "[cli]") {
@@ -58,6 +60,7 @@ TEST_CASE("kxen run defaults", "[cli]") {
   CHECK(o.on_reboot == OnReboot::restart);
   CHECK(o.shutdown_timeout_s == 30);
   CHECK(o.evtchn_abi == EvtchnAbiRequest::automatic);
+  CHECK_FALSE(o.prefault_memory);
   CHECK_FALSE(o.initrd.has_value());
 }
 
