@@ -29,6 +29,12 @@ for bits in 32 64; do
     expect_grep "requesting SHUTDOWN_crash \($bits-bit\)" crash-$bits.out
 done
 
+# --prefault-memory: all RAM written and mapped into KVM's stage-2 tables before the guest runs.
+"$KXEN" run -v --prefault-memory --kernel "$KXEN_BUILD/tests/guests/hello-64" >prefault.out 2>prefault.err
+expect_eq "prefault exit status" "$?" 0
+expect_grep 'pre-faulted 512 MiB of guest RAM' prefault.err
+expect_eq "prefault line count" "$(grep -c '^hello from kxen guest (64-bit)$' prefault.out)" 2
+
 # auto picks kvm-xen here and says so.
 "$KXEN" run -v --kernel "$KXEN_BUILD/tests/guests/hello-64" >auto.out 2>auto.err
 expect_eq "auto exit status" "$?" 0
