@@ -1,7 +1,8 @@
 """Writes a minimal ELF64 PVH kernel: one PT_LOAD at PADDR of SIZE bytes and a Xen PHYS32_ENTRY note.
 
-usage: python3 make_elf.py OUT PADDR SIZE [--no-note]
-Used by the bad-input cases to build kernels that no real build would produce.
+usage: python3 make_elf.py OUT PADDR SIZE [--no-note] [--code HEX]
+Used by the bad-input cases to build kernels that no real build would produce; --code replaces
+the entry's instructions (default: hlt).
 """
 import struct
 import sys
@@ -20,7 +21,7 @@ def main():
     phnum = 2 if with_note else 1
     ehsize, phentsize = 64, 56
     body_off = ehsize + phnum * phentsize
-    code = b"\xf4" * 16  # hlt
+    code = bytes.fromhex(sys.argv[sys.argv.index("--code") + 1]) if "--code" in sys.argv else b"\xf4" * 16
     note_off = body_off + len(code)
     ehdr = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
     ehdr += struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, paddr, ehsize, 0, 0, ehsize, phentsize, phnum, 64, 0, 0)

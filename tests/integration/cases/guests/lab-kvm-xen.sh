@@ -35,6 +35,17 @@ expect_eq "prefault exit status" "$?" 0
 expect_grep 'pre-faulted 512 MiB of guest RAM' prefault.err
 expect_eq "prefault line count" "$(grep -c '^hello from kxen guest (64-bit)$' prefault.out)" 2
 
+# ud2 with no IDT escalates to a triple fault: crash code 3, and where L1 traces shutdown exits
+# (tests/lab/init) the exit is there with what the vCPU was delivering.
+python3 "$KXEN_SRC/tests/integration/cases/cli/make_elf.py" ud2.elf 0x100000 0x1000 --code 0f0b
+"$KXEN" run --transport kvm-xen --kernel ud2.elf >ud2.out 2>ud2.err
+expect_eq "ud2 exit status" "$?" 3
+expect_grep 'triple fault \(KVM_EXIT_SHUTDOWN\)' ud2.err
+filter=/sys/kernel/tracing/events/kvm/kvm_exit/filter
+if grep -q 'exit_reason == 127' "$filter" 2>/dev/null; then
+    expect_grep 'kvm_exit: vcpu 0 reason shutdown rip 0x100000 ' /sys/kernel/tracing/trace
+fi
+
 # auto picks kvm-xen here and says so.
 "$KXEN" run -v --kernel "$KXEN_BUILD/tests/guests/hello-64" >auto.out 2>auto.err
 expect_eq "auto exit status" "$?" 0

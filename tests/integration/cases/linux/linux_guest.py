@@ -93,6 +93,20 @@ class Run:
         return self.first(key + "=").text[len(key) + 1:].strip()
 
 
+# The lab's L1 traces every SVM shutdown exit (tests/lab/init): its EXITINTINFO says what the
+# vCPU was delivering when it triple-faulted, which KVM's reset of the vCPU hides from kxen.
+SHUTDOWN_TRACE = Path("/sys/kernel/tracing/trace")
+
+
+def shutdown_exits() -> list[str]:
+    """The traced shutdown exits so far; none where nothing traces them."""
+    try:
+        return [line.strip() for line in SHUTDOWN_TRACE.read_text(errors="replace").splitlines()
+                if "reason shutdown" in line]
+    except OSError:
+        return []
+
+
 class Kxen:
     """One kxen run in the background; stdout lines are collected with arrival times."""
 
@@ -105,6 +119,7 @@ class Kxen:
                      "--cmdline", cmdline, *extra]
         self.err = open(f"{name}.err", "wb")
         self.log = open(f"{name}.out", "w")
+        self.shutdowns_before = len(shutdown_exits())
         # console_input: kxen's stdin is a pipe that send() writes to the guest's hvc0.
         self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE if console_input else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self.err)
@@ -183,6 +198,8 @@ class Kxen:
             except OSError:
                 continue
             print(f"--- {path}:", *tail, sep="\n", file=sys.stderr)
+        for line in shutdown_exits()[self.shutdowns_before:]:
+            print(f"L1 KVM traced: {line}", file=sys.stderr)
 
 
 FAILURES: list[str] = []
