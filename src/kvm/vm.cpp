@@ -95,9 +95,9 @@ std::expected<void, std::string> Vm::prefault_ram(const std::vector<RamRange>& r
     // Written first: a read pre-fault of untouched memory maps the shared zero page read-only,
     // and the guest's first write would take a nested page fault after all.
     auto host = memory_.span(range.gpa, range.size);
-    if (!host) return std::unexpected(fmt::format("--prefault-memory: no host memory at {:#x}", range.gpa));
+    if (!host) return std::unexpected(fmt::format("cannot pre-fault guest RAM: no host memory at {:#x}", range.gpa));
     if (madvise(host->data(), host->size(), MADV_POPULATE_WRITE) != 0)
-      return std::unexpected(fmt::format("--prefault-memory: cannot populate {} MiB of guest RAM: {}",
+      return std::unexpected(fmt::format("cannot pre-fault guest RAM: populating {} MiB failed: {}",
                                          range.size >> 20, std::strerror(errno)));
     if (auto r = vcpus_.front()->fd().pre_fault(range.gpa, range.size); !r) return r;
     bytes += range.size;

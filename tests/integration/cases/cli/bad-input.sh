@@ -76,7 +76,7 @@ else
 fi
 
 # Pre-faulting: one line where KVM lacks KVM_PRE_FAULT_MEMORY (cap 236), a normal run where it has it.
-if python3 -c 'import fcntl, os, sys; sys.exit(fcntl.ioctl(os.open("/dev/kvm", os.O_RDWR), 0xAE03, 236) <= 0)'; then
+if python3 -c 'import fcntl, os, sys; sys.exit(fcntl.ioctl(os.open("/dev/kvm", os.O_RDWR), 0xAE03, 236) <= 0)' 2>/dev/null; then
     "$KXEN" run --prefault-memory --kernel "$hello" >pf.out 2>pf.err || fail "--prefault-memory refused: $(cat pf.err)"
 else
     expect_error 2 '--prefault-memory: this host.s KVM cannot pre-fault guest memory' \
