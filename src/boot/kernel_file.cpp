@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "boot/bzimage.hpp"
+#include "boot/kernel_cache.hpp"
 
 namespace kxen::boot {
 
@@ -50,6 +51,24 @@ std::expected<ElfImage, std::string> with_path(const std::string& path, std::exp
   return r;
 }
 
+std::expected<ElfImage, std::string> unpack_bzimage(const std::string& path, std::span<const std::byte> bytes,
+                                                    const KernelCache* cache) {
+  std::optional<Sha256> key;
+  if (cache) {
+    key = sha256_of(bytes);
+    if (auto cached = cache->lookup(*key, kMaxDecompressed)) {
+      spdlog::debug("boot: {}: vmlinux ({} bytes) from the kernel cache", path, cached->size());
+      if (auto image = parse_elf(std::move(*cached))) return image;
+      cache->forget(*key);  // an entry that is no ELF is damaged: unpack and store it again
+    }
+  }
+  auto vmlinux = extract_vmlinux(bytes);
+  if (!vmlinux) return Fail(vmlinux.error());
+  spdlog::debug("boot: {}: bzImage, vmlinux is {} bytes", path, vmlinux->size());
+  if (key) cache->store(*key, *vmlinux);
+  return parse_elf(std::move(*vmlinux));
+}
+
 }  // namespace
 
 std::expected<std::vector<std::byte>, std::string> read_host_file(const std::string& path, std::uint64_t max_bytes) {
@@ -77,19 +96,14 @@ KernelFormat classify_kernel(std::span<const std::byte> bytes) {
   return KernelFormat::unknown;
 }
 
-std::expected<ElfImage, std::string> load_kernel_file(const std::string& path) {
+std::expected<ElfImage, std::string> load_kernel_file(const std::string& path, const KernelCache* cache) {
   auto bytes = read_host_file(path, kMaxKernelFile);
   if (!bytes) return Fail(bytes.error());
   switch (classify_kernel(*bytes)) {
     case KernelFormat::elf:
       spdlog::debug("boot: {}: ELF kernel, {} bytes", path, bytes->size());
       return with_path(path, parse_elf(std::move(*bytes)));
-    case KernelFormat::bzimage: {
-      auto vmlinux = extract_vmlinux(*bytes);
-      if (!vmlinux) return Fail(fmt::format("{}: {}", path, vmlinux.error()));
-      spdlog::debug("boot: {}: bzImage, vmlinux is {} bytes", path, vmlinux->size());
-      return with_path(path, parse_elf(std::move(*vmlinux)));
-    }
+    case KernelFormat::bzimage: return with_path(path, unpack_bzimage(path, *bytes, cache));
     case KernelFormat::unknown: break;
   }
   return Fail(fmt::format("{}: neither an ELF nor a Linux bzImage", path));

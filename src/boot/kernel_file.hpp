@@ -24,8 +24,11 @@ std::expected<std::vector<std::byte>, std::string> read_host_file(const std::str
 enum class KernelFormat { elf, bzimage, unknown };
 KernelFormat classify_kernel(std::span<const std::byte> bytes);
 
-// Reads `path`, unpacks a bzImage's vmlinux if needed and parses the ELF for PVH boot.
-// Errors are prefixed with the path, e.g. "<path>: neither an ELF nor a Linux bzImage".
-std::expected<ElfImage, std::string> load_kernel_file(const std::string& path);
+class KernelCache;
+
+// Reads `path`, unpacks a bzImage's vmlinux if needed (through `cache` when given) and parses
+// the ELF for PVH boot. Errors are prefixed with the path, e.g. "<path>: neither an ELF nor a
+// Linux bzImage".
+std::expected<ElfImage, std::string> load_kernel_file(const std::string& path, const KernelCache* cache = nullptr);
 
 }  // namespace kxen::boot

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "boot/kernel_cache.hpp"
 #include "boot/kernel_file.hpp"
 #include "console/terminal.hpp"
 #include "boot/pvh_boot.hpp"
@@ -52,11 +53,31 @@ struct GuestInputs {
   std::optional<std::vector<std::byte>> initrd;
 };
 
+// The kernel cache to use: none when off; a directory the user named must be usable.
+std::expected<std::optional<boot::KernelCache>, std::string> kernel_cache_of(const RunOptions& options) {
+  if (options.no_kernel_cache) return std::nullopt;
+  if (options.kernel_cache_dir) {
+    boot::KernelCache cache(*options.kernel_cache_dir);
+    if (auto err = cache.create_dir()) return std::unexpected("--kernel-cache " + *err);
+    return cache;
+  }
+  const auto dir = boot::KernelCache::default_dir();
+  if (!dir) return std::nullopt;
+  boot::KernelCache cache(*dir);
+  if (auto err = cache.create_dir()) {
+    spdlog::debug("boot: no kernel cache: {}", *err);
+    return std::nullopt;
+  }
+  return cache;
+}
+
 std::expected<GuestInputs, std::string> read_inputs(const RunOptions& options) {
   auto layout = boot::ram_layout(options.memory_bytes, host_memory_bytes());
   if (!layout) return std::unexpected(layout.error());
   if (auto err = boot::check_cmdline(options.cmdline)) return std::unexpected(*err);
-  auto kernel = boot::load_kernel_file(options.kernel);
+  auto cache = kernel_cache_of(options);
+  if (!cache) return std::unexpected(cache.error());
+  auto kernel = boot::load_kernel_file(options.kernel, *cache ? &**cache : nullptr);
   if (!kernel) return std::unexpected(kernel.error());
   GuestInputs inputs{std::move(*layout), std::move(*kernel), std::nullopt};
   if (options.initrd) {

@@ -85,6 +85,11 @@ void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_tex
   run.add_flag("--prefault-memory", options.prefault_memory,
                "map all guest RAM into KVM's page tables before boot: commits the RAM up front, and the "
                "guest never takes a nested page fault on it (needs KVM_PRE_FAULT_MEMORY, Linux 6.11+)");
+  auto* cache = run.add_option("--kernel-cache", options.kernel_cache_dir,
+                                "directory of unpacked bzImage payloads, so a kernel booted again starts "
+                                "without decompressing (default $XDG_CACHE_HOME/kxen/kernels or "
+                                "~/.cache/kxen/kernels, skipped when not writable)");
+  run.add_flag("--no-kernel-cache", options.no_kernel_cache, "unpack the bzImage on every boot")->excludes(cache);
   run.add_flag("-v,--verbose", options.verbosity, "more logging (-v info, -vv debug, -vvv trace)");
   run.add_option("--kvm-device", options.kvm_path, "KVM device node")->default_str("/dev/kvm");
 }

@@ -27,6 +27,8 @@ struct RunOptions {
   OnReboot on_reboot = OnReboot::restart;
   double shutdown_timeout_s = 30;  // after SIGTERM/SIGINT: how long the guest gets to power off
   bool prefault_memory = false;
+  std::optional<std::string> kernel_cache_dir;  // unset: the default directory, if usable
+  bool no_kernel_cache = false;
 };
 
 // Either options to run, or an exit code with everything already printed (help, version, errors).

@@ -34,7 +34,7 @@ TEST_CASE("kxen run parses its options", "[cli]") {
   auto result = parse({"run", "--kernel", "vmlinuz", "--initrd", "initrd.img", "--cmdline", "console=hvc0",
                        "--memory", "1G", "--vcpus", "4", "--transport", "Hypercall-Page", "-vv",
                        "--on-reboot", "exit", "--shutdown-timeout", "2.5", "--evtchn-abi", "2level",
-                       "--prefault-memory"});
+                       "--prefault-memory", "--kernel-cache", "/tmp/kc"});
   REQUIRE(std::holds_alternative<RunOptions>(result));
   const auto& o = std::get<RunOptions>(result);
   CHECK(o.kernel == "vmlinuz");
@@ -48,6 +48,8 @@ TEST_CASE("kxen run parses its options", "[cli]") {
   CHECK(o.shutdown_timeout_s == 2.5);
   CHECK(o.evtchn_abi == EvtchnAbiRequest::two_level);
   CHECK(o.prefault_memory);
+  CHECK(o.kernel_cache_dir == std::optional<std::string>("/tmp/kc"));
+  CHECK_FALSE(o.no_kernel_cache);
 }
 
 TEST_CASE("kxen run defaults", "[cli]") {
@@ -62,6 +64,8 @@ TEST_CASE("kxen run defaults", "[cli]") {
   CHECK(o.evtchn_abi == EvtchnAbiRequest::automatic);
   CHECK_FALSE(o.prefault_memory);
   CHECK_FALSE(o.initrd.has_value());
+  CHECK_FALSE(o.kernel_cache_dir.has_value());
+  CHECK_FALSE(o.no_kernel_cache);
 }
 
 TEST_CASE("bad command lines end with the usage exit code", "[cli]") {
@@ -69,6 +73,7 @@ TEST_CASE("bad command lines end with the usage exit code", "[cli]") {
            {"run"},                                          // no kernel
            {"run", "--kernel", "k", "--bogus"},              // unknown flag
            {"run", "--kernel", "k", "--vcpus", "0"},         // no vCPU
+           {"run", "--kernel", "k", "--no-kernel-cache", "--kernel-cache", "d"},  // both
            {"run", "--kernel", "k", "--vcpus", "two"},       // not a number
            {"run", "--kernel", "k", "--memory", "lots"},     // not a size
            {"run", "--kernel", "k", "--transport", "magic"}, // unknown transport

@@ -83,6 +83,16 @@ else
         run --prefault-memory --kernel "$hello"
 fi
 
+# Kernel cache: a directory named by the user must be usable; the default one may silently not be.
+expect_error 2 '--kernel-cache .*text\.bin/kernels: cannot create the kernel cache directory' \
+    run --kernel "$hello" --kernel-cache text.bin/kernels
+mkdir -p rocache && chmod 555 rocache
+as=$nobody
+expect_error 2 '--kernel-cache .*rocache: kernel cache directory is not writable' \
+    run --kernel readable.elf --kernel-cache rocache
+as=""
+expect_error 2 'excludes' run --kernel "$hello" --kernel-cache d --no-kernel-cache
+
 # Unknown flags, subcommands, values.
 expect_error 2 'bogus' run --kernel "$hello" --bogus
 expect_error 2 'fly' fly
