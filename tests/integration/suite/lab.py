@@ -33,8 +33,11 @@ def lab_argv(cases: list[Case], paths: Paths, results: Path, verbose: bool) -> l
         shares += ["--work", str(path)] if path.is_dir() else []
     # $KXEN_LAB_RUN: another runner with tests/lab/run's interface (the harness test's fake lab).
     runner = os.environ.get("KXEN_LAB_RUN") or str(paths.src / "tests" / "lab" / "run")
+    # L1 sees $HOME read-only: kxen's kernel cache goes in the shared build dir instead, so
+    # only the first boot of each kernel per build unpacks its bzImage under TCG.
+    cache_env = ["--env", f"XDG_CACHE_HOME={paths.build / 'cache'}"] if paths.build.is_dir() else []
     return [runner, "--timeout", f"{budget:g}",
-            *shares, "--", *inner]
+            *shares, *cache_env, "--", *inner]
 
 
 def run_in_lab(cases: list[Case], paths: Paths, verbose: bool) -> tuple[list[Result], str, bool]:

@@ -37,5 +37,10 @@ for kernel in "$kernels"/vmlinuz-6.1.* "$kernels"/vmlinuz-6.12.*; do
     expect_grep 'Grant table(s)? (initialized|using version)' "$name.out"
     expect_grep 'Xen HVM callback vector for event delivery is enabled' "$name.out"
     expect_eq "$name exit status after the guest's panic" "$status" 3
+    # The lab points kxen's kernel cache at the build dir: the unpacked payload is kept by its bzImage's SHA-256.
+    if [ -n "${XDG_CACHE_HOME:-}" ]; then
+        entry="$XDG_CACHE_HOME/kxen/kernels/$(sha256sum "$kernel" | cut -d' ' -f1).vmlinux"
+        [ -s "$entry" ] || fail "$name: no kernel cache entry $entry"
+    fi
 done
 exit 0
