@@ -37,10 +37,11 @@ struct Fd {
   }
 };
 
-bool write_all(int fd, const void* data, std::size_t size) {
-  const auto* p = static_cast<const std::byte*>(data);
+// read(2) or write(2) repeated until all `size` bytes moved; false on an error or an early end.
+template <typename Byte, typename Io>
+bool transfer_all(Io io, int fd, Byte* p, std::size_t size) {
   while (size > 0) {
-    const ssize_t n = write(fd, p, size);
+    const ssize_t n = io(fd, p, size);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     p += n;
@@ -49,16 +50,12 @@ bool write_all(int fd, const void* data, std::size_t size) {
   return true;
 }
 
+bool write_all(int fd, const void* data, std::size_t size) {
+  return transfer_all(::write, fd, static_cast<const std::byte*>(data), size);
+}
+
 bool read_all(int fd, void* data, std::size_t size) {
-  auto* p = static_cast<std::byte*>(data);
-  while (size > 0) {
-    const ssize_t n = read(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
+  return transfer_all(::read, fd, static_cast<std::byte*>(data), size);
 }
 
 }  // namespace
