@@ -100,10 +100,15 @@ std::optional<std::vector<std::byte>> KernelCache::lookup(const Sha256& key, std
   const auto path = entry_path(key);
   Fd file{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (file.fd < 0) return std::nullopt;
-  EntryHeader header{};
   struct stat st {};
+  // The entry becomes the guest's kernel: one that another user could have written is not used.
+  if (fstat(file.fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    spdlog::debug("boot: kernel cache: {} is not ours alone; unpacking instead", path.string());
+    return std::nullopt;
+  }
+  EntryHeader header{};
   if (!read_all(file.fd, &header, sizeof header) || std::memcmp(header.magic, kEntryMagic, 8) != 0 ||
-      fstat(file.fd, &st) != 0 || header.length > max_bytes ||
+      header.length > max_bytes ||
       static_cast<std::uint64_t>(st.st_size) != sizeof header + header.length) {
     spdlog::debug("boot: kernel cache: {} is damaged; unpacking again", path.string());
     return std::nullopt;

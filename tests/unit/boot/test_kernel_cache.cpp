@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -102,6 +103,28 @@ TEST_CASE("kernel cache: short, foreign or over-long entries are misses", "[boot
   CHECK_FALSE(cache.lookup(key, 1 << 20).has_value());
   overwrite(path, {});
   CHECK_FALSE(cache.lookup(key, 1 << 20).has_value());
+}
+
+TEST_CASE("kernel cache: an entry others could have written is not used", "[boot]") {
+  TempDir tmp;
+  KernelCache cache(tmp.file("c"));
+  REQUIRE_FALSE(cache.create_dir().has_value());
+  const auto data = pattern(4096, 5);
+  const auto key = sha256_of(data);
+  cache.store(key, data);
+  const auto path = only_entry(cache.dir());
+  REQUIRE(cache.lookup(key, 1 << 20).has_value());
+  fs::permissions(path, fs::perms::group_write, fs::perm_options::add);
+  CHECK_FALSE(cache.lookup(key, 1 << 20).has_value());
+  fs::permissions(path, fs::perms::group_write, fs::perm_options::remove);
+  fs::permissions(path, fs::perms::others_write, fs::perm_options::add);
+  CHECK_FALSE(cache.lookup(key, 1 << 20).has_value());
+  fs::permissions(path, fs::perms::others_write, fs::perm_options::remove);
+  REQUIRE(cache.lookup(key, 1 << 20).has_value());
+  if (geteuid() == 0) {  // only root can give the entry to another user
+    REQUIRE(chown(path.c_str(), 65534, 65534) == 0);
+    CHECK_FALSE(cache.lookup(key, 1 << 20).has_value());
+  }
 }
 
 TEST_CASE("load_kernel_file: a bzImage is unpacked once, then served from the cache", "[boot]") {
