@@ -20,6 +20,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2]
 MARKER_LINE = re.compile(rb"KXEN-BENCH-MARKER uptime=([0-9.]+)\r?\n")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+DUMP_WAIT_S = 3.0  # for the VMM's own report after dump_signal
 
 # /init: the least a boot needs to prove it reached user space, plus the guest's own
 # uptime (time since its kernel started counting) so host-side cost can be told apart.
@@ -106,10 +107,12 @@ class Streams:
 
 
 def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
-               setup_line: bytes | None = None, until: re.Pattern | None = None) -> Boot:
+               setup_line: bytes | None = None, until: re.Pattern | None = None,
+               dump_signal: int | None = None) -> Boot:
     """Runs argv until the marker is on its console (its stdout), or with `until` until that
     later line is, then kills it. The console goes to LOG, stderr to LOG.err; setup_line: a
-    stderr text that marks the end of the VMM's own set-up (boot.setup_s)."""
+    stderr text that marks the end of the VMM's own set-up (boot.setup_s); dump_signal: sent
+    to a VMM that ran out of time, whose stderr then says where it hung (kxen: SIGUSR1)."""
     start = time.monotonic()
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
@@ -117,10 +120,11 @@ def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
     try:
         while boot.error == "" and not boot.ok:
             left = timeout_s - (time.monotonic() - start)
+            awaited = "the marker" if boot.marker_s is None else "the end line"
             if left <= 0:
-                boot.error = f"no marker after {timeout_s:g} s"
+                boot.error = f"no {awaited.removeprefix('the ')} after {timeout_s:g} s"
             elif not streams.open():
-                boot.error = f"exited with status {child.wait()} before the marker"
+                boot.error = f"exited with status {child.wait()} before {awaited}"
             for fd, chunk in streams.read(max(left, 0)) if boot.error == "" else []:
                 now = time.monotonic() - start
                 if fd != streams.console_fd:
@@ -137,6 +141,11 @@ def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
                     boot.marker_s = now
                     boot.guest_uptime_s = float(found.group(1))
                 boot.ok = boot.marker_s is not None and (until is None or bool(until.search(console)))
+        if dump_signal is not None and child.poll() is None and not boot.ok:
+            child.send_signal(dump_signal)
+            deadline = time.monotonic() + DUMP_WAIT_S
+            while streams.open() and time.monotonic() < deadline:
+                errors += b"".join(chunk for fd, chunk in streams.read(0.2) if fd != streams.console_fd)
     finally:
         stop(child)
         log.write_bytes(console)
