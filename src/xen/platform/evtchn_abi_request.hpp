@@ -6,8 +6,8 @@ namespace kxen {
 
 enum class EvtchnAbiRequest { automatic, fifo, two_level };
 
-// The one place `auto` is resolved. Until a measurement picks the faster ABI under KVM's Xen
-// support, auto keeps KVM's in-kernel 2-level delivery there and offers FIFO elsewhere.
+// The one place `auto` is resolved: under KVM's Xen support its in-kernel 2-level delivery
+// measured faster than kxen's user-space FIFO (tests/bench/README.md), so FIFO only elsewhere.
 inline bool fifo_offered(EvtchnAbiRequest request, bool kvm_accel) {
   switch (request) {
     case EvtchnAbiRequest::fifo: return true;
