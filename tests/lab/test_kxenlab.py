@@ -121,6 +121,14 @@ class CommandTests(unittest.TestCase):
                                  capture_output=True, check=True).stdout
         self.assertEqual(out, "[a b][it's][$HOME][][x'y z]")
 
+    def test_pinned_command_runs_on_that_cpu_only(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            command = Command(["sh", "-c", "grep Cpus_allowed_list /proc/self/status"], Path(tmp), [],
+                              pin_cpu=0)
+            out = subprocess.run(["/bin/sh", "-s"], input=command.script(), text=True,
+                                 capture_output=True, check=True).stdout
+        self.assertEqual(out.split(), ["Cpus_allowed_list:", "0"])
+
     def test_shares_nested_are_merged(self):
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "sub").mkdir()

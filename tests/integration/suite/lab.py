@@ -12,6 +12,7 @@ from .runner import Paths, Result
 LAB_SLACK_S = 120.0        # per batch, beyond the cases' own timeouts
 LAB_FAILED_EXIT = 125      # tests/lab/run's "lab: L1 failed"
 LAB_TIMEOUT_EXIT = 124
+LAB_CPU = 1                # tests/lab/run --pin-cpu: L1 has CPUs 0 and 1
 
 
 def host_has_kvm_xen(src: Path) -> bool:
@@ -36,7 +37,9 @@ def lab_argv(cases: list[Case], paths: Paths, results: Path, verbose: bool) -> l
     # L1 sees $HOME read-only: kxen's kernel cache goes in the shared build dir instead, so
     # only the first boot of each kernel per build unpacks its bzImage under TCG.
     cache_env = ["--env", f"XDG_CACHE_HOME={paths.build / 'cache'}"] if paths.build.is_dir() else []
-    return [runner, "--timeout", f"{budget:g}",
+    # One L1 CPU for every case: the emulated L1 corrupts guests (and itself) when two L2 vCPUs
+    # run on two L1 CPUs at once (tests/lab/README.md); SMP guests still get all their vCPUs.
+    return [runner, "--timeout", f"{budget:g}", "--pin-cpu", str(LAB_CPU),
             *shares, *cache_env, "--", *inner]
 
 

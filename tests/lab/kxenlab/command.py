@@ -19,6 +19,7 @@ class Command:
     cwd: Path
     shares: list[Path]                  # read-write, each at its own path in L1
     extra_env: dict[str, str] = field(default_factory=dict)
+    pin_cpu: int | None = None          # run the command (and its children) on this L1 CPU only
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
@@ -34,9 +35,10 @@ class Command:
         assigns = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(self.environment().items()))
         argv = " ".join(shlex.quote(a) for a in self.argv)
         cwd = shlex.quote(str(self.cwd))
+        pin = f"taskset -c {self.pin_cpu} " if self.pin_cpu is not None else ""
         return (f"cd {cwd} || {{ echo 'lab: cannot enter {cwd} in L1 "
                 f"(not shared? /tmp is a tmpfs there)' >&2; exit 127; }}\n"
-                f"exec env -i {assigns} {argv} </dev/null\n")
+                f"exec env -i {assigns} {pin}{argv} </dev/null\n")
 
     def mounts(self) -> str:
         lines = []
