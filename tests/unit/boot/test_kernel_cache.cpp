@@ -58,6 +58,21 @@ void overwrite(const fs::path& path, std::span<const std::byte> bytes, std::size
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
+// A cache in a fresh directory holding one stored entry.
+struct OneEntry {
+  explicit OneEntry(std::vector<std::byte> bytes)
+      : cache(tmp.file("c")), data(std::move(bytes)), key(sha256_of(data)) {
+    REQUIRE_FALSE(cache.create_dir().has_value());
+    cache.store(key, data);
+    path = only_entry(cache.dir());
+  }
+  TempDir tmp;
+  KernelCache cache;
+  std::vector<std::byte> data;
+  Sha256 key;
+  fs::path path;
+};
+
 }  // namespace
 
 TEST_CASE("SHA-256 keys match the standard test vectors", "[boot]") {
@@ -84,13 +99,8 @@ TEST_CASE("kernel cache: a stored vmlinux comes back whole, other keys miss", "[
 }
 
 TEST_CASE("kernel cache: short, foreign or over-long entries are misses", "[boot]") {
-  TempDir tmp;
-  KernelCache cache(tmp.file("c"));
-  REQUIRE_FALSE(cache.create_dir().has_value());
-  const auto data = pattern(4096, 9);
-  const auto key = sha256_of(data);
-  cache.store(key, data);
-  const auto path = only_entry(cache.dir());
+  OneEntry e(pattern(4096, 9));
+  auto& [tmp, cache, data, key, path] = e;
   overwrite(path, std::span(data).first(100), 16);  // header kept, body cut short
   CHECK_FALSE(cache.lookup(key, 1 << 20).has_value());
   cache.store(key, data);
@@ -106,13 +116,8 @@ TEST_CASE("kernel cache: short, foreign or over-long entries are misses", "[boot
 }
 
 TEST_CASE("kernel cache: an entry others could have written is not used", "[boot]") {
-  TempDir tmp;
-  KernelCache cache(tmp.file("c"));
-  REQUIRE_FALSE(cache.create_dir().has_value());
-  const auto data = pattern(4096, 5);
-  const auto key = sha256_of(data);
-  cache.store(key, data);
-  const auto path = only_entry(cache.dir());
+  OneEntry e(pattern(4096, 5));
+  auto& [tmp, cache, data, key, path] = e;
   REQUIRE(cache.lookup(key, 1 << 20).has_value());
   fs::permissions(path, fs::perms::group_write, fs::perm_options::add);
   CHECK_FALSE(cache.lookup(key, 1 << 20).has_value());
