@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "kvm/fd.hpp"
+
 namespace kxen::boot {
 
 namespace fs = std::filesystem;
@@ -29,13 +31,6 @@ constexpr char kEntryMagic[8] = {'K', 'X', 'E', 'N', 'V', 'M', 'L', '1'};
 constexpr const char* kTmpPrefix = ".tmp-";
 // A temporary file this old belongs to a kxen that was killed while writing it.
 constexpr auto kStaleTmp = std::chrono::hours(1);
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 // read(2) or write(2) repeated until all `size` bytes moved; false on an error or an early end.
 template <typename Byte, typename Io>
@@ -60,12 +55,12 @@ bool read_all(int fd, void* data, std::size_t size) {
 
 }  // namespace
 
-Sha256 sha256_of(std::span<const std::byte> bytes) {
+std::optional<Sha256> sha256_of(std::span<const std::byte> bytes) {
   Sha256 digest{};
   unsigned int size = 0;
   if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1 ||
       size != digest.size())
-    throw std::runtime_error("OpenSSL's SHA-256 failed");  // only on a broken libcrypto install
+    return std::nullopt;
   return digest;
 }
 
@@ -98,24 +93,24 @@ fs::path KernelCache::entry_path(const Sha256& key) const { return dir_ / (hex(k
 
 std::optional<std::vector<std::byte>> KernelCache::lookup(const Sha256& key, std::uint64_t max_bytes) const {
   const auto path = entry_path(key);
-  Fd file{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (file.fd < 0) return std::nullopt;
+  const Fd file(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file.valid()) return std::nullopt;
   struct stat st {};
   // The entry becomes the guest's kernel: one that another user could have written is not used.
-  if (fstat(file.fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+  if (fstat(file.get(), &st) != 0 || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     spdlog::debug("boot: kernel cache: {} is not ours alone; unpacking instead", path.string());
     return std::nullopt;
   }
   EntryHeader header{};
-  if (!read_all(file.fd, &header, sizeof header) || std::memcmp(header.magic, kEntryMagic, 8) != 0 ||
+  if (!read_all(file.get(), &header, sizeof header) || std::memcmp(header.magic, kEntryMagic, 8) != 0 ||
       header.length > max_bytes ||
       static_cast<std::uint64_t>(st.st_size) != sizeof header + header.length) {
     spdlog::debug("boot: kernel cache: {} is damaged; unpacking again", path.string());
     return std::nullopt;
   }
   std::vector<std::byte> vmlinux(static_cast<std::size_t>(header.length));
-  if (!read_all(file.fd, vmlinux.data(), vmlinux.size())) return std::nullopt;
-  futimens(file.fd, nullptr);  // most recently used: prune() keeps it
+  if (!read_all(file.get(), vmlinux.data(), vmlinux.size())) return std::nullopt;
+  futimens(file.get(), nullptr);  // most recently used: prune() keeps it
   return vmlinux;
 }
 
@@ -129,13 +124,13 @@ bool KernelCache::write_entry(int fd, std::span<const std::byte> vmlinux) const 
 
 void KernelCache::store(const Sha256& key, std::span<const std::byte> vmlinux) const {
   std::string tmp = (dir_ / (std::string(kTmpPrefix) + "XXXXXX")).string();
-  Fd file{mkostemp(tmp.data(), O_CLOEXEC)};
-  if (file.fd < 0) {
+  const Fd file(mkostemp(tmp.data(), O_CLOEXEC));
+  if (!file.valid()) {
     spdlog::debug("boot: kernel cache: cannot write in {}: {}", dir_.string(), std::strerror(errno));
     return;
   }
   const auto path = entry_path(key);
-  if (!write_entry(file.fd, vmlinux) || rename(tmp.c_str(), path.c_str()) != 0) {
+  if (!write_entry(file.get(), vmlinux) || rename(tmp.c_str(), path.c_str()) != 0) {
     spdlog::debug("boot: kernel cache: cannot store {}: {}", path.string(), std::strerror(errno));
     unlink(tmp.c_str());
     return;

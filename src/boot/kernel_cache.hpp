@@ -14,7 +14,8 @@
 namespace kxen::boot {
 
 using Sha256 = std::array<std::uint8_t, 32>;
-Sha256 sha256_of(std::span<const std::byte> bytes);
+// nullopt only when libcrypto itself fails: the caller boots without the cache.
+std::optional<Sha256> sha256_of(std::span<const std::byte> bytes);
 std::string hex(const Sha256& digest);
 
 // Entries kept: the newest used ones; enough for a CI matrix of kernels, bounded on disk.

@@ -11,19 +11,13 @@
 
 #include "boot/bzimage.hpp"
 #include "boot/kernel_cache.hpp"
+#include "kvm/fd.hpp"
 
 namespace kxen::boot {
 
 namespace {
 
 using Fail = std::unexpected<std::string>;
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 std::string open_error(const std::string& path, int err) {
   switch (err) {
@@ -53,9 +47,9 @@ std::expected<ElfImage, std::string> with_path(const std::string& path, std::exp
 
 std::expected<ElfImage, std::string> unpack_bzimage(const std::string& path, std::span<const std::byte> bytes,
                                                     const KernelCache* cache) {
-  std::optional<Sha256> key;
-  if (cache) {
-    key = sha256_of(bytes);
+  const std::optional<Sha256> key = cache ? sha256_of(bytes) : std::nullopt;
+  if (cache && !key) spdlog::debug("boot: {}: no SHA-256 from libcrypto; not using the kernel cache", path);
+  if (key) {
     if (auto cached = cache->lookup(*key, kMaxDecompressed)) {
       spdlog::debug("boot: {}: vmlinux ({} bytes) from the kernel cache", path, cached->size());
       if (auto image = parse_elf(std::move(*cached))) return image;
@@ -72,16 +66,16 @@ std::expected<ElfImage, std::string> unpack_bzimage(const std::string& path, std
 }  // namespace
 
 std::expected<std::vector<std::byte>, std::string> read_host_file(const std::string& path, std::uint64_t max_bytes) {
-  Fd file{open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (file.fd < 0) return Fail(open_error(path, errno));
+  const Fd file(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file.valid()) return Fail(open_error(path, errno));
   struct stat st {};
-  if (fstat(file.fd, &st) != 0) return Fail(fmt::format("{}: cannot stat: {}", path, std::strerror(errno)));
+  if (fstat(file.get(), &st) != 0) return Fail(fmt::format("{}: cannot stat: {}", path, std::strerror(errno)));
   if (auto err = check_stat(path, st, max_bytes)) return Fail(*err);
   std::vector<std::byte> bytes(static_cast<std::size_t>(st.st_size));
   std::size_t done = 0;
   // Bounded by the file size: each successful read makes progress, EOF ends the loop.
   while (done < bytes.size()) {
-    const ssize_t n = read(file.fd, bytes.data() + done, bytes.size() - done);
+    const ssize_t n = read(file.get(), bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Fail(fmt::format("{}: read error: {}", path, std::strerror(errno)));
     if (n == 0) return Fail(fmt::format("{}: file shrank while being read", path));

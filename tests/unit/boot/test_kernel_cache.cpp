@@ -22,6 +22,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+Sha256 key_of(std::span<const std::byte> bytes) {
+  const auto key = sha256_of(bytes);
+  REQUIRE(key.has_value());
+  return *key;
+}
+
 std::vector<std::byte> kernel_with_entry(std::uint32_t entry) {
   ElfBuilder b;
   b.segments.push_back({0x1000000, pattern(0x3000, 7), 0x4000});
@@ -61,7 +67,7 @@ void overwrite(const fs::path& path, std::span<const std::byte> bytes, std::size
 // A cache in a fresh directory holding one stored entry.
 struct OneEntry {
   explicit OneEntry(std::vector<std::byte> bytes)
-      : cache(tmp.file("c")), data(std::move(bytes)), key(sha256_of(data)) {
+      : cache(tmp.file("c")), data(std::move(bytes)), key(key_of(data)) {
     REQUIRE_FALSE(cache.create_dir().has_value());
     cache.store(key, data);
     path = only_entry(cache.dir());
@@ -76,8 +82,8 @@ struct OneEntry {
 }  // namespace
 
 TEST_CASE("SHA-256 keys match the standard test vectors", "[boot]") {
-  CHECK(hex(sha256_of({})) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  CHECK(hex(sha256_of(std::as_bytes(std::span("abc", 3)))) ==
+  CHECK(hex(key_of({})) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(hex(key_of(std::as_bytes(std::span("abc", 3)))) ==
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
@@ -86,13 +92,13 @@ TEST_CASE("kernel cache: a stored vmlinux comes back whole, other keys miss", "[
   KernelCache cache(fs::path(tmp.file("cache")) / "kernels");
   REQUIRE_FALSE(cache.create_dir().has_value());
   const auto data = pattern(5000, 3);
-  const auto key = sha256_of(data);
+  const auto key = key_of(data);
   CHECK_FALSE(cache.lookup(key, 1 << 20).has_value());
   cache.store(key, data);
   auto hit = cache.lookup(key, 1 << 20);
   REQUIRE(hit.has_value());
   CHECK(*hit == data);
-  CHECK_FALSE(cache.lookup(sha256_of(pattern(10, 1)), 1 << 20).has_value());
+  CHECK_FALSE(cache.lookup(key_of(pattern(10, 1)), 1 << 20).has_value());
   CHECK_FALSE(cache.lookup(key, 4999).has_value());  // longer than the caller's bound
   cache.forget(key);
   CHECK_FALSE(cache.lookup(key, 1 << 20).has_value());
@@ -143,21 +149,21 @@ TEST_CASE("load_kernel_file: a bzImage is unpacked once, then served from the ca
   REQUIRE(first.has_value());
   CHECK(first->phys32_entry() == 0x1000100);
   const auto entry = only_entry(cache.dir());
-  CHECK(entry.filename() == hex(sha256_of(bz)) + ".vmlinux");
-  CHECK(cache.lookup(sha256_of(bz), 1 << 30) == elf);
+  CHECK(entry.filename() == hex(key_of(bz)) + ".vmlinux");
+  CHECK(cache.lookup(key_of(bz), 1 << 30) == elf);
 
   // The entry is what a second boot uses: swap in another valid kernel and see it load.
-  cache.store(sha256_of(bz), kernel_with_entry(0x1000200));
+  cache.store(key_of(bz), kernel_with_entry(0x1000200));
   auto second = load_kernel_file(path, &cache);
   REQUIRE(second.has_value());
   CHECK(second->phys32_entry() == 0x1000200);
 
   // An entry that is no ELF is dropped, the bzImage unpacked again and the entry rewritten.
-  cache.store(sha256_of(bz), pattern(64, 2));
+  cache.store(key_of(bz), pattern(64, 2));
   auto third = load_kernel_file(path, &cache);
   REQUIRE(third.has_value());
   CHECK(third->phys32_entry() == 0x1000100);
-  CHECK(cache.lookup(sha256_of(bz), 1 << 30) == elf);
+  CHECK(cache.lookup(key_of(bz), 1 << 30) == elf);
 
   // ELF kernels need no unpacking and are never cached.
   REQUIRE(load_kernel_file(tmp.write("vmlinux", elf), &cache).has_value());
@@ -188,7 +194,7 @@ TEST_CASE("kernel cache: the newest entries are kept, stale temporary files remo
   std::ofstream(fresh) << "being written right now";
   std::vector<Sha256> keys;
   for (std::uint8_t i = 0; i < 5; ++i) {
-    keys.push_back(sha256_of(pattern(100, i)));
+    keys.push_back(key_of(pattern(100, i)));
     cache.store(keys.back(), pattern(100, i));
     // Distinct, increasing times: file systems with coarse timestamps would tie otherwise.
     fs::last_write_time(cache.dir() / (hex(keys.back()) + ".vmlinux"),
@@ -223,6 +229,6 @@ TEST_CASE("kernel cache: where it lives, and a directory that cannot be made", "
   auto err = under_file.create_dir();
   REQUIRE(err.has_value());
   CHECK_THAT(*err, Catch::StartsWith(file + "/kernels: cannot create the kernel cache directory"));
-  under_file.store(sha256_of(pattern(4, 1)), pattern(4, 1));  // best effort: no throw, nothing written
-  CHECK_FALSE(under_file.lookup(sha256_of(pattern(4, 1)), 1 << 20).has_value());
+  under_file.store(key_of(pattern(4, 1)), pattern(4, 1));  // best effort: no throw, nothing written
+  CHECK_FALSE(under_file.lookup(key_of(pattern(4, 1)), 1 << 20).has_value());
 }
