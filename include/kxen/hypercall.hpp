@@ -27,13 +27,26 @@ struct HypercallRequest {
   std::array<std::uint64_t, 6> args{};
 };
 
-// What the vCPU loop does after writing the result into RAX.
-enum class VcpuAction { resume, block, stop };
+// What the vCPU loop does after writing the result into RAX. `restart` is Xen's hypercall
+// continuation: RAX keeps the number, the argument registers get `restart_args`, and the vCPU
+// goes back through KVM_RUN (seeing stop, kicks and posted work) to issue the call again.
+enum class VcpuAction { resume, block, stop, restart };
 
 struct HypercallOutcome {
   std::int64_t result = 0;
   VcpuAction action = VcpuAction::resume;
+  std::array<std::uint64_t, 6> restart_args{};  // only with VcpuAction::restart
 };
+
+// Most work one hypercall invocation does before it continues itself (operations, entries,
+// pages): bounds the time a vCPU thread spends away from KVM_RUN on the guest's behalf.
+inline constexpr std::uint32_t kHypercallWorkBudget = 256;
+
+// The continuation of `request` with new arguments (e.g. the list pointer advanced and the
+// count reduced by what was done).
+inline HypercallOutcome continue_with(std::array<std::uint64_t, 6> args) {
+  return HypercallOutcome{0, VcpuAction::restart, args};
+}
 
 // Guest-virtual memory as seen by the calling vCPU (hypercall pointer arguments are virtual).
 class GuestVirtual {
