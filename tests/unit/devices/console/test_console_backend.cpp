@@ -47,7 +47,7 @@ struct Harness {
 
 }  // namespace
 
-TEST_CASE("console backend: guest output reaches the output fd and the guest is notified", "[console]") {
+TEST_CASE("console backend: guest output reaches the output fd and the guest is notified", "[console][threads]") {
   Harness h;
   h.guest.write_output("Linux version 6.1\r\n");
   h.backend->guest_notified();
@@ -55,7 +55,7 @@ TEST_CASE("console backend: guest output reaches the output fd and the guest is 
   CHECK(eventually([&] { return h.notifies.load() > 0; }));
 }
 
-TEST_CASE("console backend: output written before attach is drained at attach", "[console]") {
+TEST_CASE("console backend: output written before attach is drained at attach", "[console][threads]") {
   Pipe output;
   FakeConsoleGuest guest;
   guest.write_output("early");
@@ -67,13 +67,13 @@ TEST_CASE("console backend: output written before attach is drained at attach", 
   CHECK(read_bytes(output.read_end.get(), 5) == "early");
 }
 
-TEST_CASE("console backend: host output is serialised on the same fd", "[console]") {
+TEST_CASE("console backend: host output is serialised on the same fd", "[console][threads]") {
   Harness h;
   h.backend->write_host_output("from console_io\n");
   CHECK(read_bytes(h.output.read_end.get(), 16) == "from console_io\n");
 }
 
-TEST_CASE("console backend: input waits for the guest driver, then feeds the ring", "[console]") {
+TEST_CASE("console backend: input waits for the guest driver, then feeds the ring", "[console][threads]") {
   Harness h;
   write_all(h.input.write_end.get(), "boot");
   std::string early;
@@ -91,7 +91,7 @@ TEST_CASE("console backend: input waits for the guest driver, then feeds the rin
   CHECK(h.backend->read_early_input(buf) == 0);
 }
 
-TEST_CASE("console backend: input beyond the ring waits for the guest to consume", "[console]") {
+TEST_CASE("console backend: input beyond the ring waits for the guest to consume", "[console][threads]") {
   Harness h;
   h.backend->guest_notified();
   std::string big;
@@ -106,7 +106,7 @@ TEST_CASE("console backend: input beyond the ring waits for the guest to consume
   CHECK(got == big);
 }
 
-TEST_CASE("console backend: the input queue is bounded and drops the oldest bytes", "[console]") {
+TEST_CASE("console backend: the input queue is bounded and drops the oldest bytes", "[console][threads]") {
   Harness h(16);
   write_all(h.input.write_end.get(), "0123456789");
   write_all(h.input.write_end.get(), "abcdefghij");
@@ -119,7 +119,7 @@ TEST_CASE("console backend: the input queue is bounded and drops the oldest byte
   CHECK(early == "456789abcdefghij");
 }
 
-TEST_CASE("console backend: EOF on input and a closed output do not stop the console", "[console]") {
+TEST_CASE("console backend: EOF on input and a closed output do not stop the console", "[console][threads]") {
   Harness h;
   h.input.write_end.reset();  // stdin at EOF
   h.output.read_end.reset();  // nobody reads stdout: writes fail with EPIPE, no SIGPIPE death
@@ -134,7 +134,7 @@ TEST_CASE("console backend: EOF on input and a closed output do not stop the con
   h.backend->stop();
 }
 
-TEST_CASE("console backend: stop is idempotent and safe before start", "[console]") {
+TEST_CASE("console backend: stop is idempotent and safe before start", "[console][threads]") {
   auto backend = ConsoleBackend::create(ConsoleConfig{.input_fd = -1, .output_fd = -1}, {});
   REQUIRE(backend.has_value());
   (*backend)->stop();

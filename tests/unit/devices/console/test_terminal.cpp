@@ -74,7 +74,7 @@ TEST_CASE("terminal guard: not a TTY means no change and an inactive guard", "[c
   CHECK_FALSE(guard->active());
 }
 
-TEST_CASE("console backend: Ctrl-] on the TTY calls on_escape and stop restores the terminal", "[console]") {
+TEST_CASE("console backend: Ctrl-] on the TTY calls on_escape and stop restores the terminal", "[console][threads]") {
   Pty pty;
   Pipe output;
   FakeConsoleGuest guest;
@@ -100,7 +100,7 @@ TEST_CASE("console backend: Ctrl-] on the TTY calls on_escape and stop restores 
   CHECK(same(settings(pty.slave.get()), before));
 }
 
-TEST_CASE("console backend: stop() from the on_escape callback itself", "[console]") {
+TEST_CASE("console backend: stop() from the on_escape callback itself", "[console][threads]") {
   Pty pty;
   Pipe output;
   const termios before = settings(pty.slave.get());
@@ -120,7 +120,7 @@ TEST_CASE("console backend: stop() from the on_escape callback itself", "[consol
   backend.reset();  // joins the thread that stopped itself
 }
 
-TEST_CASE("console backend: a pipe on stdin gets no raw mode and no escape", "[console]") {
+TEST_CASE("console backend: a pipe on stdin gets no raw mode and no escape", "[console][threads]") {
   Pipe input;
   Pipe output;
   FakeConsoleGuest guest;

@@ -114,7 +114,7 @@ TEST_CASE("EVTCHNOP_reset disconnects host bindings", "[evtchn]") {
   CHECK(w.evtchn->notify_guest(binding->host_port) == -XEN_ENOTCONN);
 }
 
-TEST_CASE("concurrent guest sends, backend notifies and rebinding stay consistent", "[evtchn]") {
+TEST_CASE("concurrent guest sends, backend notifies and rebinding stay consistent", "[evtchn][threads]") {
   EvtchnWorld w(2);
   auto port = w.evtchn->alloc_unbound_for_guest();
   REQUIRE(port);

@@ -117,7 +117,7 @@ TEST_CASE("FIFO relinks onto an empty queue once the guest unlinked the tail", "
   CHECK(w.sink.kicks.size() == 2);
 }
 
-TEST_CASE("FIFO survives garbage LINK fields and a guest rewriting the tail", "[evtchn]") {
+TEST_CASE("FIFO survives garbage LINK fields and a guest rewriting the tail", "[evtchn][threads]") {
   FifoWorld w;
   std::vector<evtchn_port_t> ports;
   for (int i = 0; i < 8; ++i) ports.push_back(w.ipi(0));

@@ -118,7 +118,7 @@ TEST_CASE("grant copy validates bounds and read-only grants", "[gnttab]") {
   CHECK(w.flags(12) == (GTF_permit_access | GTF_readonly));
 }
 
-TEST_CASE("a guest rewriting the entry concurrently cannot hang map", "[gnttab]") {
+TEST_CASE("a guest rewriting the entry concurrently cannot hang map", "[gnttab][threads]") {
   GnttabWorld w;
   w.grant_v1(20, GTF_permit_access);
   std::atomic<bool> stop{false};

@@ -75,7 +75,7 @@ TEST_CASE("EvtchnPollPorts: valid ports are those in the guest's table", "[hyper
   CHECK(w.call({port + 1}) == -XEN_EINVAL);
 }
 
-TEST_CASE("SCHEDOP_poll on a masked port wakes when the port is sent", "[hypercall][sched_poll]") {
+TEST_CASE("SCHEDOP_poll on a masked port wakes when the port is sent", "[hypercall][sched_poll][threads]") {
   PollWorld w;
   const evtchn_port_t port = w.ipi();
   const evtchn_port_t other = w.ipi();

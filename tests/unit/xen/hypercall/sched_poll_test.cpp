@@ -129,7 +129,7 @@ TEST_CASE("SCHEDOP_poll returns at once when a listed port is pending", "[hyperc
   CHECK(out.action == VcpuAction::resume);
 }
 
-TEST_CASE("SCHEDOP_poll reads a 32-bit caller's layout", "[hypercall][sched_poll]") {
+TEST_CASE("SCHEDOP_poll reads a 32-bit caller's layout", "[hypercall][sched_poll][threads]") {
   PollGuest p;
   p.ports->set_pending(7);
   struct {
@@ -191,7 +191,7 @@ TEST_CASE("SCHEDOP_poll validates what the guest gives it", "[hypercall][sched_p
   CHECK(p.g.host.shutdowns.empty());
 }
 
-TEST_CASE("SCHEDOP_poll sleeps until its absolute timeout", "[hypercall][sched_poll]") {
+TEST_CASE("SCHEDOP_poll sleeps until its absolute timeout", "[hypercall][sched_poll][threads]") {
   std::uint64_t now_ns = 5'000'000'000;  // the guest's system time is 5 s
   SchedPoll poll(1, [&] { return now_ns; });
   auto owned = std::make_unique<FakePorts>();
@@ -228,7 +228,7 @@ TEST_CASE("SCHEDOP_poll sleeps until its absolute timeout", "[hypercall][sched_p
   CHECK(past(1));
 }
 
-TEST_CASE("SCHEDOP_poll wakes when one of its ports is raised", "[hypercall][sched_poll]") {
+TEST_CASE("SCHEDOP_poll wakes when one of its ports is raised", "[hypercall][sched_poll][threads]") {
   PollGuest p;
   auto& poll = p.g.hc.sched_poll();
   p.args64({4, 5});
@@ -261,7 +261,7 @@ TEST_CASE("SCHEDOP_poll wakes when one of its ports is raised", "[hypercall][sch
   }
 }
 
-TEST_CASE("SCHEDOP_poll does not miss a raise that lands while it looks", "[hypercall][sched_poll]") {
+TEST_CASE("SCHEDOP_poll does not miss a raise that lands while it looks", "[hypercall][sched_poll][threads]") {
   PollGuest p;
   auto& poll = p.g.hc.sched_poll();
   p.args64({4});
@@ -276,7 +276,7 @@ TEST_CASE("SCHEDOP_poll does not miss a raise that lands while it looks", "[hype
   CHECK(p.ports->looks == 2);
 }
 
-TEST_CASE("SCHEDOP_poll returns when an event for its vCPU needs delivery", "[hypercall][sched_poll]") {
+TEST_CASE("SCHEDOP_poll returns when an event for its vCPU needs delivery", "[hypercall][sched_poll][threads]") {
   PollGuest p(false, 2);
   auto& poll = p.g.hc.sched_poll();
   p.args64({4});
@@ -298,7 +298,7 @@ TEST_CASE("SCHEDOP_poll returns when an event for its vCPU needs delivery", "[hy
   }
 }
 
-TEST_CASE("SCHEDOP_poll lets a stopping VM go", "[hypercall][sched_poll]") {
+TEST_CASE("SCHEDOP_poll lets a stopping VM go", "[hypercall][sched_poll][threads]") {
   PollGuest p(false, 2);
   auto& poll = p.g.hc.sched_poll();
   p.args64({4});

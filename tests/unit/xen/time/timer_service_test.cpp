@@ -38,7 +38,7 @@ struct Expiries {
 };
 }  // namespace
 
-TEST_CASE("TimerService fires a past singleshot at once and a future one when guest time gets there", "[time]") {
+TEST_CASE("TimerService fires a past singleshot at once and a future one when guest time gets there", "[time][threads]") {
   FakeTsc tsc;
   Expiries seen;
   TimerService timers(2, tsc.clock, [&](std::uint32_t v) { seen.fire(v); });
@@ -54,7 +54,7 @@ TEST_CASE("TimerService fires a past singleshot at once and a future one when gu
   CHECK(seen.vcpus.back() == 0u);
 }
 
-TEST_CASE("TimerService: stopped timers stay silent, periodic ones repeat", "[time]") {
+TEST_CASE("TimerService: stopped timers stay silent, periodic ones repeat", "[time][threads]") {
   FakeTsc tsc;
   Expiries seen;
   TimerService timers(1, tsc.clock, [&](std::uint32_t v) { seen.fire(v); });
@@ -75,7 +75,7 @@ TEST_CASE("TimerService: stopped timers stay silent, periodic ones repeat", "[ti
   CHECK(seen.count() == 4);
 }
 
-TEST_CASE("TimerService follows real time through a real clock", "[time]") {
+TEST_CASE("TimerService follows real time through a real clock", "[time][threads]") {
   SampledClock clock([start = std::chrono::steady_clock::now()] {
     return static_cast<std::uint64_t>((std::chrono::steady_clock::now() - start).count());
   });
@@ -87,7 +87,7 @@ TEST_CASE("TimerService follows real time through a real clock", "[time]") {
   CHECK(std::chrono::steady_clock::now() - armed >= 30ms);
 }
 
-TEST_CASE("TimerService::stop ends the thread and silences armed timers", "[time]") {
+TEST_CASE("TimerService::stop ends the thread and silences armed timers", "[time][threads]") {
   FakeTsc tsc;
   Expiries seen;
   auto timers = std::make_unique<TimerService>(1, tsc.clock, [&](std::uint32_t v) { seen.fire(v); });

@@ -197,7 +197,7 @@ TEST_CASE("xenstore ring rejects oversized messages and drops the connection sta
   CHECK(f.guest.replies().empty());  // still no watch after the reconnect
 }
 
-TEST_CASE("xenstore ring delivers watch events from other threads with a notification", "[xenstore]") {
+TEST_CASE("xenstore ring delivers watch events from other threads with a notification", "[xenstore][threads]") {
   RingFixture f;
   f.guest.send(request(XS_WATCH, "device\0dev\0"s, 3));
   REQUIRE(f.ring->process());

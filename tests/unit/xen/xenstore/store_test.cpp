@@ -312,7 +312,7 @@ TEST_CASE("xenstore guest transactions may touch a bounded number of nodes", "[x
   CHECK(store.transaction_end(dom0_tx, true).has_value());
 }
 
-TEST_CASE("xenstore is safe to use from several threads", "[xenstore]") {
+TEST_CASE("xenstore is safe to use from several threads", "[xenstore][threads]") {
   XenStore store;
   std::atomic<int> fired{0};
   REQUIRE(store.watch("/mt", [&](std::string_view p) {
