@@ -77,12 +77,14 @@ HypercallOutcome with_struct(GuestVirtual& gva, std::uint64_t arg, Op&& op, bool
 
 HypercallOutcome GrantTable::hypercall(const HypercallRequest& request, GuestVirtual& gva) {
   if (request.args[0] > 0xffffffffu || request.args[2] > 0xffffffffu) return result(-XEN_EINVAL);
-  return dispatch(static_cast<std::uint32_t>(request.args[0]), request.args[1],
-                  static_cast<std::uint32_t>(request.args[2]), request.long_mode, gva);
+  return dispatch(request, gva);
 }
 
-HypercallOutcome GrantTable::dispatch(std::uint32_t cmd, std::uint64_t arg, std::uint32_t count, bool long_mode,
-                                      GuestVirtual& gva) {
+HypercallOutcome GrantTable::dispatch(const HypercallRequest& request, GuestVirtual& gva) {
+  const auto cmd = static_cast<std::uint32_t>(request.args[0]);
+  const std::uint64_t arg = request.args[1];
+  const auto count = static_cast<std::uint32_t>(request.args[2]);
+  const bool long_mode = request.long_mode;
   // Every table-management op takes exactly one struct (as in Xen).
   const bool single = count == 1;
   switch (cmd) {
@@ -111,7 +113,7 @@ HypercallOutcome GrantTable::dispatch(std::uint32_t cmd, std::uint64_t arg, std:
       const std::int16_t st = get_status_frames(op->dom, op->nr_frames, gfns);
       return result(finish_frame_list(gva, arg, *op, st, gfns, 8));
     }
-    case GNTTABOP_copy: return copy_ops(arg, count, long_mode, gva);
+    case GNTTABOP_copy: return copy_ops(request, gva);
     default:
       // map/unmap/transfer of foreign grants: this guest is the only domU, nothing to map.
       KXEN_GUEST_WARN("gnttab: unsupported GNTTABOP {}", cmd);

@@ -2,6 +2,7 @@
 // (GNTCOPY_*_gref) and its own RAM frames (gmfn, DOMID_SELF only), with Xen's status codes.
 #include <xen/errno.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -110,11 +111,16 @@ std::int16_t GrantTable::guest_copy(const gnttab_copy_t& op) {
   return st;
 }
 
-HypercallOutcome GrantTable::copy_ops(std::uint64_t arg, std::uint32_t count, bool long_mode, GuestVirtual& gva) {
+HypercallOutcome GrantTable::copy_ops(const HypercallRequest& request, GuestVirtual& gva) {
+  const std::uint64_t arg = request.args[1];
+  const auto count = static_cast<std::uint32_t>(request.args[2]);
+  const bool long_mode = request.long_mode;
   if (count > INT_MAX) return result(-XEN_EINVAL);  // Xen takes the count as an int
   const std::uint64_t size = long_mode ? sizeof(gnttab_copy_t) : sizeof(Copy32);
   const std::uint64_t status_off = long_mode ? offsetof(gnttab_copy_t, status) : offsetof(Copy32, status);
-  for (std::uint32_t i = 0; i < count; ++i) {
+  // A budget's worth per invocation: aliased page tables make a short list look endless.
+  const std::uint32_t batch = std::min(count, kHypercallWorkBudget);
+  for (std::uint32_t i = 0; i < batch; ++i) {
     const std::uint64_t at = arg + i * size;
     const auto op = read_op(gva, at, long_mode);
     if (!op) return result(-XEN_EFAULT);
@@ -122,7 +128,13 @@ HypercallOutcome GrantTable::copy_ops(std::uint64_t arg, std::uint32_t count, bo
     if (st != GNTST_okay) spdlog::debug("gnttab: copy {} of {} failed with status {}", i, count, st);
     if (!gva.write_obj(at + status_off, st)) return result(-XEN_EFAULT);
   }
-  return result(0);
+  if (batch == count) return result(0);
+  // Xen's continuation: the same call on the rest of the list.
+  auto args = request.args;
+  args[1] = arg + batch * size;
+  if (!long_mode) args[1] &= 0xffffffffu;  // a 32-bit caller's pointer wraps as its registers do
+  args[2] = count - batch;
+  return continue_with(args);
 }
 
 }  // namespace kxen

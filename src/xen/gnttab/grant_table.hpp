@@ -130,9 +130,9 @@ class GrantTable final {
     bool writable = false;
   };
   std::int16_t claim_copy_locked(const gnttab_copy::gnttab_copy_ptr& ptr, bool is_gref, bool writable, CopyBuf& buf);
-  HypercallOutcome copy_ops(std::uint64_t arg, std::uint32_t count, bool long_mode, GuestVirtual& gva);
-  HypercallOutcome dispatch(std::uint32_t cmd, std::uint64_t arg, std::uint32_t count, bool long_mode,
-                            GuestVirtual& gva);
+  // At most kHypercallWorkBudget ops, then a continuation on the rest.
+  HypercallOutcome copy_ops(const HypercallRequest& request, GuestVirtual& gva);
+  HypercallOutcome dispatch(const HypercallRequest& request, GuestVirtual& gva);
 
   const GrantTableConfig config_;
   GuestMemory& memory_;

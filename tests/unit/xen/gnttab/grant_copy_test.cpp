@@ -157,3 +157,67 @@ TEST_CASE("grant_table_op copy: batches, status fields, 32-bit layout, bad point
   CHECK(w.table.hypercall(far, gva).result == -XEN_EFAULT);
   CHECK(w.table.hypercall(copy_call(0x80000000u), gva).result == -XEN_EINVAL);
 }
+
+namespace {
+// Page tables that alias every op slot to the one op at kOps (a hostile guest's endless list).
+class AliasedOps final : public GuestVirtual {
+ public:
+  AliasedOps(GuestMemory& memory, std::uint64_t op_size) : memory_(memory), op_size_(op_size) {}
+  bool read(std::uint64_t gva, std::span<std::byte> out) override {
+    ++reads;
+    return memory_.read(alias(gva), out);
+  }
+  bool write(std::uint64_t gva, std::span<const std::byte> in) override { return memory_.write(alias(gva), in); }
+  std::uint64_t reads = 0;
+
+ private:
+  std::uint64_t alias(std::uint64_t gva) const { return kOps + (gva - kOps) % op_size_; }
+  GuestMemory& memory_;
+  std::uint64_t op_size_;
+};
+}  // namespace
+
+TEST_CASE("grant_table_op copy does one budget of ops, then continues on the rest", "[gnttab][budget]") {
+  GnttabWorld w;
+  self_grants_v1(w);
+  REQUIRE(w.memory.write_obj(kOps, copy_op(GNTCOPY_source_gref, 10, kDstGfn, 8)));
+  AliasedOps gva(w.memory, sizeof(gnttab_copy_t));
+  auto call = copy_call(1'000'000);
+  call.args[3] = 0x55;  // unused registers travel through the continuation unchanged
+  const auto out = w.table.hypercall(call, gva);
+  CHECK(gva.reads <= kHypercallWorkBudget);
+  REQUIRE(out.action == VcpuAction::restart);
+  CHECK(out.restart_args[0] == GNTTABOP_copy);
+  CHECK(out.restart_args[1] == kOps + std::uint64_t{kHypercallWorkBudget} * sizeof(gnttab_copy_t));
+  CHECK(out.restart_args[2] == 1'000'000 - kHypercallWorkBudget);
+  CHECK(out.restart_args[3] == 0x55);
+}
+
+TEST_CASE("grant_table_op copy continuations cover the whole list, 32-bit pointers wrap", "[gnttab][budget]") {
+  GnttabWorld w;
+  self_grants_v1(w);
+  fill(w, kSrcGfn, 0x44);
+  REQUIRE(w.memory.write_obj(kOps, copy_op(GNTCOPY_source_gref, 10, kDstGfn, 8)));
+  AliasedOps gva(w.memory, sizeof(gnttab_copy_t));
+  auto call = copy_call(600);
+  int invocations = 0;
+  for (HypercallOutcome out;; ++invocations) {
+    out = w.table.hypercall(call, gva);
+    if (out.action != VcpuAction::restart) {
+      CHECK(out.result == 0);
+      break;
+    }
+    call.args = out.restart_args;
+  }
+  CHECK(invocations == 2);
+  CHECK(gva.reads == 600);
+  CHECK(call.args[2] == 600 - 2 * kHypercallWorkBudget);
+
+  auto call32 = copy_call(1000, false);
+  call32.args[1] = 0xffffff00u;  // runs past 4 GiB: the continuation wraps as the guest's registers do
+  AliasedOps low(w.memory, 24);
+  auto compat = w.table.hypercall(call32, low);
+  REQUIRE(compat.action == VcpuAction::restart);
+  CHECK(compat.restart_args[1] == ((0xffffff00u + kHypercallWorkBudget * 24ull) & 0xffffffffu));
+  CHECK(compat.restart_args[2] == 1000 - kHypercallWorkBudget);
+}
