@@ -8,10 +8,14 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "xen/hypercall/console_filter.hpp"
 
 namespace kxen::console {
 namespace {
@@ -94,6 +98,12 @@ void ConsoleBackend::stop() {
   terminal_.restore();
 }
 
+void ConsoleBackend::write_host_output(std::string_view bytes) {
+  std::string text;
+  append_console_text(text, bytes);
+  if (!text.empty()) sink_.write(text);
+}
+
 void ConsoleBackend::guest_notified() { signal_eventfd(notify_fd_.get()); }
 
 std::size_t ConsoleBackend::read_early_input(std::span<char> out) {
@@ -105,6 +115,17 @@ std::size_t ConsoleBackend::read_early_input(std::span<char> out) {
 }
 
 void ConsoleBackend::run() {
+  try {
+    serve();
+  } catch (const std::exception& e) {
+    // Out of memory on this thread (a callback, the input queue) stops the VM, not the process.
+    const std::string_view what = dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory" : e.what();
+    if (callbacks_.on_failure) callbacks_.on_failure(what);
+  }
+  terminal_.restore();  // also covers a stop() requested from this thread
+}
+
+void ConsoleBackend::serve() {
   for (;;) {
     std::array<pollfd, 3> fds{{{wake_fd_.get(), POLLIN, 0},
                                {notify_fd_.get(), POLLIN, 0},
@@ -124,8 +145,7 @@ void ConsoleBackend::run() {
     if (fds[2].revents != 0) read_input();
     service_ring();
   }
-  drain_output();        // the guest's last words before a shutdown still reach the host
-  terminal_.restore();  // also covers a stop() requested from this thread
+  drain_output();  // the guest's last words before a shutdown still reach the host
 }
 
 void ConsoleBackend::read_input() {

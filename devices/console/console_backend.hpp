@@ -34,6 +34,9 @@ struct ConsoleConfig {
 struct ConsoleCallbacks {
   std::function<void()> notify_guest;  // raise the console event channel (called on the I/O thread)
   std::function<void()> on_escape;     // the user pressed the escape key; must not block
+  // The I/O thread cannot go on (e.g. std::bad_alloc): called once on it, then the thread ends
+  // (instead of std::terminate); the VM should stop.
+  std::function<void(std::string_view what)> on_failure;
 };
 
 // Threads: guest_notified(), write_host_output(), read_early_input() and attach_ring() may be
@@ -65,14 +68,16 @@ class ConsoleBackend final {
   // The eventfd guest_notified() writes; the lead may hand it to KVM (KVM_XEN_ATTR_TYPE_EVTCHN).
   int notify_fd() const { return notify_fd_.get(); }
 
-  // console_io writes, port 0xE9: serialised with the ring's output, never torn.
-  void write_host_output(std::string_view bytes) { sink_.write(bytes); }
+  // console_io writes, port 0xE9: filtered as Xen filters a domU's debug output (no escape
+  // sequences reach the host terminal), serialised with the ring's output, never torn.
+  void write_host_output(std::string_view bytes);
   // console_io reads: queued host input while the ring is not connected yet, else nothing.
   std::size_t read_early_input(std::span<char> out);
 
  private:
   ConsoleBackend(ConsoleConfig config, ConsoleCallbacks callbacks, Fd wake_fd, Fd notify_fd);
   void run();
+  void serve();
   void read_input();
   void queue_input(std::span<const char> bytes);
   void service_ring();

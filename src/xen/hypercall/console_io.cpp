@@ -5,43 +5,42 @@
 #include <string>
 
 #include "kxen/log.hpp"
+#include "xen/hypercall/console_filter.hpp"
 #include "xen/hypercall/xen_abi.hpp"
 
 namespace kxen {
-
-namespace {
-// Like Xen for a domU: keep printable ASCII, newline and tab; drop escape sequences and the rest.
-bool printable(char c) { return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t'; }
-}  // namespace
 
 HypercallOutcome ConsoleIo::operator()(const HypercallRequest& req, GuestVirtual& mem) {
   const auto cmd = static_cast<std::uint32_t>(req.args[0]);
   const auto count = static_cast<std::uint32_t>(req.args[1]);  // Xen: unsigned int count
   switch (cmd) {
-    case CONSOLEIO_write: return {write(count, req.args[2], mem)};
+    case CONSOLEIO_write: return write(req, mem);
     case CONSOLEIO_read: return {read(count, req.args[2], mem)};
     default: return {-XEN_ENOSYS};
   }
 }
 
-std::int64_t ConsoleIo::write(std::uint32_t count, std::uint64_t buffer, GuestVirtual& mem) {
-  if (count > kMaxWrite) {
-    KXEN_GUEST_WARN("console_io: write of {} bytes cut to {}", count, kMaxWrite);
-    count = kMaxWrite;
-  }
+HypercallOutcome ConsoleIo::write(const HypercallRequest& req, GuestVirtual& mem) {
+  const auto count = static_cast<std::uint32_t>(req.args[1]);
+  const std::uint64_t buffer = req.args[2];
+  const std::uint32_t batch = std::min(count, kMaxWrite);
   std::array<std::byte, kChunk> chunk;
   std::string text;
-  for (std::uint32_t done = 0; done < count;) {
-    const auto n = std::min<std::uint32_t>(kChunk, count - done);
+  for (std::uint32_t done = 0; done < batch;) {
+    const auto n = std::min<std::uint32_t>(kChunk, batch - done);
     // Earlier chunks are already out, as with Xen, which also copies piecewise.
-    if (!mem.read(buffer + done, std::span(chunk).first(n))) return -XEN_EFAULT;
+    if (!mem.read(buffer + done, std::span(chunk).first(n))) return {-XEN_EFAULT};
     text.clear();
-    for (std::uint32_t i = 0; i < n; ++i)
-      if (const char c = static_cast<char>(chunk[i]); printable(c)) text.push_back(c);
+    append_console_text(text, std::string_view(reinterpret_cast<const char*>(chunk.data()), n));
     if (!text.empty()) host_.console_output(text);
     done += n;
   }
-  return 0;
+  if (batch == count) return {0};
+  // Xen's continuation: the rest of the buffer in the next invocation.
+  auto args = req.args;
+  args[1] = count - batch;
+  args[2] = req.long_mode ? buffer + batch : (buffer + batch) & 0xffffffffu;
+  return continue_with(args);
 }
 
 std::int64_t ConsoleIo::read(std::uint32_t count, std::uint64_t buffer, GuestVirtual& mem) {

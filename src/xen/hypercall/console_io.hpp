@@ -10,8 +10,8 @@ namespace kxen {
 
 class ConsoleIo final {
  public:
-  // A write longer than this is cut (rest dropped, logged): the guest cannot pin a vCPU thread
-  // copying gigabytes; Linux writes at most a printk line (1 KiB) per call.
+  // Bytes written per invocation; a longer write continues itself as Xen's does (Linux writes
+  // at most a printk line, 1 KiB, per call).
   static constexpr std::uint32_t kMaxWrite = 64 * 1024;
   static constexpr std::size_t kChunk = 256;        // copied from the guest per step
   static constexpr std::uint32_t kMaxRead = 4096;   // handed to the guest per call
@@ -21,7 +21,7 @@ class ConsoleIo final {
   HypercallOutcome operator()(const HypercallRequest& req, GuestVirtual& mem);
 
  private:
-  std::int64_t write(std::uint32_t count, std::uint64_t buffer, GuestVirtual& mem);
+  HypercallOutcome write(const HypercallRequest& req, GuestVirtual& mem);
   std::int64_t read(std::uint32_t count, std::uint64_t buffer, GuestVirtual& mem);
 
   HypercallHost& host_;

@@ -17,7 +17,7 @@ HypercallRequest truncate_for_caller(const HypercallRequest& request) {
 }
 
 Hypercalls::Hypercalls(GuestMemory& memory, HypercallHost& host, HypercallConfig config)
-    : memory_(memory), config_(std::move(config)), version_(config_), console_(host), sched_(host, config_.vcpu_count) {
+    : memory_(memory), host_(host), config_(std::move(config)), version_(config_), console_(host), sched_(host, config_.vcpu_count) {
   set_handler(__HYPERVISOR_xen_version, [this](auto& req, auto& mem) { return version_(req, mem); });
   set_handler(__HYPERVISOR_console_io, [this](auto& req, auto& mem) { return console_(req, mem); });
   set_handler(__HYPERVISOR_sched_op, [this](auto& req, auto& mem) { return sched_(req, mem); });

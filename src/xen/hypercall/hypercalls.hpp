@@ -38,6 +38,7 @@ class Hypercalls final {
 
   const HypercallConfig& config() const { return config_; }
   GuestMemory& memory() { return memory_; }
+  HypercallHost& host() { return host_; }
   std::optional<ShutdownReason> shutdown_code() const { return sched_.shutdown_code(); }
   // SCHEDOP_poll: the VM attaches its event channels and forwards port raises, kicks and stop.
   SchedPoll& sched_poll() { return sched_.poll(); }
@@ -45,6 +46,7 @@ class Hypercalls final {
 
  private:
   GuestMemory& memory_;
+  HypercallHost& host_;
   HypercallConfig config_;
   XenVersion version_;
   ConsoleIo console_;

@@ -2,10 +2,13 @@
 
 #include <pthread.h>
 
+#include <exception>
+#include <new>
+
 namespace kxen {
 
-TimerService::TimerService(std::uint32_t vcpus, const GuestClock& clock, Fire fire)
-    : clock_(clock), fire_(std::move(fire)), timers_(vcpus), thread_([this] { loop(); }) {
+TimerService::TimerService(std::uint32_t vcpus, const GuestClock& clock, Fire fire, Failed failed)
+    : clock_(clock), fire_(std::move(fire)), failed_(std::move(failed)), timers_(vcpus), thread_([this] { run(); }) {
   pthread_setname_np(thread_.native_handle(), "kxen-timers");
 }
 
@@ -36,6 +39,16 @@ void TimerService::stop() {
     stopping_ = true;
   }
   changed_.notify_all();
+}
+
+void TimerService::run() {
+  try {
+    loop();
+  } catch (const std::exception& e) {
+    // Out of memory here (fire's event delivery, expire's list) must stop the VM cleanly.
+    const std::string_view what = dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory" : e.what();
+    if (failed_) failed_(what);
+  }
 }
 
 void TimerService::loop() {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "xen/time/guest_clock.hpp"
@@ -20,8 +21,11 @@ class TimerService final {
  public:
   // Called on the timer thread for each expiry (the platform raises VIRQ_TIMER).
   using Fire = std::function<void(std::uint32_t vcpu)>;
+  // Called once on the timer thread if it cannot go on (e.g. std::bad_alloc); the thread then
+  // ends instead of taking the process down with std::terminate.
+  using Failed = std::function<void(std::string_view what)>;
 
-  TimerService(std::uint32_t vcpus, const GuestClock& clock, Fire fire);
+  TimerService(std::uint32_t vcpus, const GuestClock& clock, Fire fire, Failed failed = {});
   ~TimerService();  // stops and joins the thread
   TimerService(const TimerService&) = delete;
   TimerService& operator=(const TimerService&) = delete;
@@ -43,10 +47,12 @@ class TimerService final {
     }
     changed_.notify_all();
   }
+  void run();
   void loop();
 
   const GuestClock& clock_;
   Fire fire_;
+  Failed failed_;
   std::mutex mutex_;
   std::condition_variable changed_;
   VcpuTimers timers_;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <new>
 #include <string>
 
 using kxen::console::ConsoleBackend;
@@ -71,6 +72,14 @@ TEST_CASE("console backend: host output is serialised on the same fd", "[console
   Harness h;
   h.backend->write_host_output("from console_io\n");
   CHECK(read_bytes(h.output.read_end.get(), 16) == "from console_io\n");
+}
+
+TEST_CASE("console backend: debug output (port 0xE9, console_io) cannot drive the host terminal", "[console][threads]") {
+  Harness h;
+  // Port 0xE9 arrives a byte at a time; an escape sequence loses its ESC, as console_io's does.
+  for (const char c : std::string_view("\x1b[2J\x07ok\r\n")) h.backend->write_host_output(std::string_view(&c, 1));
+  h.backend->write_host_output("\x1b]0;title\x07" "done\n");
+  CHECK(read_bytes(h.output.read_end.get(), 19) == "[2Jok\n]0;titledone\n");
 }
 
 TEST_CASE("console backend: input waits for the guest driver, then feeds the ring", "[console][threads]") {
@@ -142,4 +151,28 @@ TEST_CASE("console backend: stop is idempotent and safe before start", "[console
   (*backend)->stop();
   (*backend)->stop();
   CHECK((*backend)->notify_fd() >= 0);
+}
+
+TEST_CASE("console backend: an allocation failure on the I/O thread is reported once, not std::terminate", "[console][threads]") {
+  Pipe output;
+  FakeConsoleGuest guest;
+  std::atomic<int> failures{0};
+  std::string what;
+  ConsoleConfig config{.input_fd = -1, .output_fd = output.write_end.get()};
+  ConsoleCallbacks callbacks;
+  callbacks.notify_guest = [] { throw std::bad_alloc(); };
+  callbacks.on_failure = [&](std::string_view w) {
+    what = w;
+    ++failures;
+  };
+  auto backend = ConsoleBackend::create(config, std::move(callbacks));
+  REQUIRE(backend.has_value());
+  REQUIRE_FALSE((*backend)->attach_ring(guest.page()).has_value());
+  guest.write_output("x");
+  (*backend)->start();
+  (*backend)->guest_notified();  // draining the output notifies the guest, which throws
+  CHECK(eventually([&] { return failures.load() == 1; }));
+  (*backend)->stop();
+  CHECK(failures.load() == 1);
+  CHECK(what == "out of memory");
 }

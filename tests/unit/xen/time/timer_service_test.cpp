@@ -5,6 +5,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -97,6 +100,32 @@ TEST_CASE("TimerService::stop ends the thread and silences armed timers", "[time
   std::this_thread::sleep_for(20ms);
   CHECK(seen.count() == 0);
   timers.reset();  // joins without hanging
+}
+
+}  // namespace kxen::test
+
+namespace kxen::test {
+
+TEST_CASE("TimerService ends its thread with one report when it runs out of memory", "[time][threads]") {
+  FakeTsc tsc;
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<std::string> failures;
+  TimerService timers(
+      1, tsc.clock, [](std::uint32_t) { throw std::bad_alloc(); },
+      [&](std::string_view what) {
+        {
+          std::lock_guard lock(mutex);
+          failures.emplace_back(what);
+        }
+        cv.notify_all();
+      });
+  timers.set_singleshot(0, 0);  // due at once: the expiry throws on the timer thread
+  std::unique_lock lock(mutex);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(2), [&] { return !failures.empty(); }));
+  CHECK(failures == std::vector<std::string>{"out of memory"});
+  lock.unlock();
+  timers.set_singleshot(0, 0);  // the thread is gone; the service still takes calls and joins
 }
 
 }  // namespace kxen::test
