@@ -5,6 +5,9 @@
 #include <xen/errno.h>
 #include <xen/memory.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "kxen/log.hpp"
 
 namespace kxen {
@@ -24,10 +27,12 @@ static_assert(sizeof(xen_memory_reservation) == 32);
 
 // Xen's default ceiling for a domU's extents (2 MiB), so one extent is at most 512 pages.
 constexpr std::uint32_t kMaxExtentOrder = 9;
-// Xen preempts long lists; kxen cannot, so one call may not pin its vCPU thread for long.
-// Linux's balloon passes at most a page of gpfns (512) per call.
-constexpr std::uint64_t kMaxExtentsPerCall = 4096;
+// Xen refuses lists whose progress would not fit the cmd's upper bits of a 32-bit register.
+constexpr std::uint64_t kMaxEncodableExtents = std::numeric_limits<std::uint32_t>::max() >> kMemopExtentShift;
 constexpr std::uint32_t kE820Ram = 1;
+
+// Extents per invocation: a budget of pages, but always at least one extent.
+std::uint64_t extent_batch(std::uint32_t order) { return std::max<std::uint64_t>(1, kHypercallWorkBudget >> order); }
 
 }  // namespace
 
@@ -53,52 +58,88 @@ bool XenPlatform::is_guest_ram(std::uint64_t gpfn, std::uint64_t pages) const {
   return false;
 }
 
-// Returns how many extents were done, as Xen does; the guest compares it with nr_extents.
-std::int64_t XenPlatform::change_reservation(bool populate, std::uint64_t arg, bool long_mode, GuestVirtual& gva) {
-  const auto op = read_reservation(arg, long_mode, gva);
-  if (!op) return -XEN_EFAULT;
-  if (op->domid != DOMID_SELF && op->domid != config_.domid) return -XEN_ESRCH;
-  if (op->nr_extents > kMaxExtentsPerCall) return -XEN_EINVAL;
-  if (op->extent_order > kMaxExtentOrder) return 0;
-  const std::uint64_t pages = 1ull << op->extent_order;
+// Reads extents [first, first + n) of the guest's list; stops at the first unreadable one.
+std::vector<std::uint64_t> XenPlatform::read_extents(const Reservation& op, std::uint64_t first, std::uint64_t n,
+                                                     bool long_mode, GuestVirtual& gva) {
   const std::uint64_t entry_size = long_mode ? sizeof(xen_pfn_t) : sizeof(std::uint32_t);
-  std::uint64_t done = 0;
-  for (; done < op->nr_extents; ++done) {
-    std::uint64_t gpfn = 0;
-    if (long_mode) {
-      auto v = gva.read_obj<xen_pfn_t>(op->extent_start + done * entry_size);
-      if (!v) return done ? static_cast<std::int64_t>(done) : -XEN_EFAULT;
-      gpfn = *v;
-    } else {
-      auto v = gva.read_obj<std::uint32_t>(op->extent_start + done * entry_size);
-      if (!v) return done ? static_cast<std::int64_t>(done) : -XEN_EFAULT;
-      gpfn = *v;
-    }
+  std::vector<std::uint64_t> gpfns;
+  gpfns.reserve(n);
+  for (std::uint64_t i = first; i < first + n; ++i) {
+    const std::uint64_t at = op.extent_start + i * entry_size;
+    std::optional<std::uint64_t> gpfn;
+    if (long_mode) gpfn = gva.read_obj<xen_pfn_t>(at);
+    else if (auto v = gva.read_obj<std::uint32_t>(at)) gpfn = *v;
+    if (!gpfn) break;
+    gpfns.push_back(*gpfn);
+  }
+  return gpfns;
+}
+
+// Gives back (or takes again) each extent in order until one is refused; returns how many
+// were done. The pages are discarded in merged runs: one madvise per run, not per page, since
+// each one makes KVM zap its mappings and flush every vCPU's TLB.
+std::uint64_t XenPlatform::apply_extents(bool populate, std::span<const std::uint64_t> gpfns, std::uint32_t order) {
+  const std::uint64_t pages = 1ull << order;
+  std::vector<std::uint64_t> done;
+  done.reserve(gpfns.size());
+  std::lock_guard lock(balloon_mutex_);
+  for (const std::uint64_t gpfn : gpfns) {
     if ((gpfn & (pages - 1)) != 0 || !is_guest_ram(gpfn, pages)) {
-      KXEN_GUEST_WARN("xen: {} of gpfn {:#x} (order {}): not an aligned extent of the guest's RAM", populate ? "populate" : "decrease",
-                      gpfn, op->extent_order);
+      KXEN_GUEST_WARN("xen: {} of gpfn {:#x} (order {}): not an aligned extent of the guest's RAM",
+                      populate ? "populate" : "decrease", gpfn, order);
       break;
     }
-    std::lock_guard lock(mutex_);
-    if (!populate) {
-      // Xen refuses to give back a page that is not there; so do we.
-      for (std::uint64_t p = 0; p < pages; ++p)
-        if (ballooned_.contains(gpfn + p)) return static_cast<std::int64_t>(done);
-    }
-    // A populated page is a fresh one on Xen too: both directions leave it zeroed.
-    if (!memory_.discard(gpfn << kPageShift, pages << kPageShift)) break;
+    // Xen refuses to give back a page that is not there (also one given back earlier in this list).
+    bool absent = false;
+    for (std::uint64_t p = 0; !populate && p < pages && !absent; ++p) absent = ballooned_.contains(gpfn + p);
+    if (absent) break;
     for (std::uint64_t p = 0; p < pages; ++p) {
-      if (populate)
-        ballooned_.erase(gpfn + p);
-      else
-        ballooned_.insert(gpfn + p);
+      if (populate) ballooned_.erase(gpfn + p);
+      else ballooned_.insert(gpfn + p);
     }
+    done.push_back(gpfn);
   }
-  return static_cast<std::int64_t>(done);
+  discard_runs(done, pages);
+  return done.size();
+}
+
+// A populated page is a fresh one on Xen too: both directions leave the pages zeroed.
+void XenPlatform::discard_runs(std::vector<std::uint64_t> gpfns, std::uint64_t pages) {
+  std::sort(gpfns.begin(), gpfns.end());
+  for (std::size_t i = 0; i < gpfns.size();) {
+    std::size_t j = i + 1;
+    while (j < gpfns.size() && gpfns[j] == gpfns[j - 1] + pages) ++j;
+    const Gpa start = gpfns[i] << kPageShift;
+    // A run across two RAM regions is not one madvise: then each extent on its own.
+    if (!memory_.discard(start, (j - i) * pages << kPageShift))
+      for (std::size_t k = i; k < j; ++k)
+        if (!memory_.discard(gpfns[k] << kPageShift, pages << kPageShift))
+          KXEN_GUEST_WARN("xen: cannot discard {} pages at gpfn {:#x}", pages, gpfns[k]);
+    i = j;
+  }
+}
+
+// Returns how many extents were done, as Xen does; the guest compares it with nr_extents.
+// Long lists continue as Xen's do: the extents done so far ride in cmd's upper bits.
+HypercallOutcome XenPlatform::change_reservation(bool populate, const HypercallRequest& request, GuestVirtual& gva) {
+  const std::uint64_t start = request.args[0] >> kMemopExtentShift;
+  const auto op = read_reservation(request.args[1], request.long_mode, gva);
+  if (!op) return {start ? static_cast<std::int64_t>(start) : -XEN_EFAULT};
+  if (op->domid != DOMID_SELF && op->domid != config_.domid) return {-XEN_ESRCH};
+  if (op->nr_extents > kMaxEncodableExtents || start >= op->nr_extents || op->extent_order > kMaxExtentOrder)
+    return {static_cast<std::int64_t>(start)};
+  const std::uint64_t n = std::min(op->nr_extents - start, extent_batch(op->extent_order));
+  const auto gpfns = read_extents(*op, start, n, request.long_mode, gva);
+  if (gpfns.empty() && start == 0) return {-XEN_EFAULT};
+  const std::uint64_t done = start + apply_extents(populate, gpfns, op->extent_order);
+  if (done < start + n || done == op->nr_extents) return {static_cast<std::int64_t>(done)};
+  auto args = request.args;
+  args[0] = (request.args[0] & kMemopCmdMask) | (done << kMemopExtentShift);
+  return continue_with(args);
 }
 
 std::uint64_t XenPlatform::current_pages() const {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(balloon_mutex_);
   return config_.ram_pages - std::min<std::uint64_t>(ballooned_.size(), config_.ram_pages);
 }
 

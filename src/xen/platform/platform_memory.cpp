@@ -49,8 +49,6 @@ struct ForeignMemoryMap32 {
 static_assert(sizeof(ForeignMemoryMap32) == 12 && offsetof(xen_foreign_memory_map, map) == 8);
 constexpr std::uint32_t kMaxE820Entries = 1024;  // Xen's E820MAX
 
-// The sub-op sits below bit 6; Xen keeps a continuation extent above (MEMOP_EXTENT_SHIFT, not public).
-constexpr std::uint64_t kMemopCmdMask = (1u << 6) - 1;
 constexpr std::uint64_t kSharedInfoOverlayKey = 0x5348494e;  // "SHIN"
 constexpr std::uint64_t kMaxGpfn = (1ull << 40) - 1;           // 52-bit physical addresses
 
@@ -84,8 +82,8 @@ HypercallOutcome XenPlatform::memory_op(const HypercallRequest& request, GuestVi
       const bool current = cmd == XENMEM_current_reservation;
       return {static_cast<std::int64_t>(current ? current_pages() : config_.ram_pages)};
     }
-    case XENMEM_populate_physmap: return {change_reservation(true, arg, request.long_mode, gva)};
-    case XENMEM_decrease_reservation: return {change_reservation(false, arg, request.long_mode, gva)};
+    case XENMEM_populate_physmap: return change_reservation(true, request, gva);
+    case XENMEM_decrease_reservation: return change_reservation(false, request, gva);
     case XENMEM_maximum_gpfn: {
       std::uint64_t top = 0;
       for (const auto& e : config_.memory_map) top = std::max(top, e.addr + e.size);

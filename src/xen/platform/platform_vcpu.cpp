@@ -4,6 +4,8 @@
 #include <xen/errno.h>
 #include <xen/vcpu.h>
 
+#include <expected>
+
 #include "kxen/log.hpp"
 
 namespace kxen {
@@ -16,6 +18,25 @@ std::optional<std::uint64_t> area_pointer(std::uint64_t arg, bool long_mode, Gue
   if (long_mode) return gva.read_obj<std::uint64_t>(arg);
   auto p = gva.read_obj<std::uint32_t>(arg);
   return p ? std::optional<std::uint64_t>(*p) : std::nullopt;
+}
+
+// Where the guest-virtual bytes [pointer, pointer + size) live, translating every page they
+// cover: -XEN_EFAULT if one is unmapped, -XEN_EINVAL if they are not physically contiguous,
+// since KVM and Runstates write an area at one guest-physical address (Xen would write the
+// second page where the guest mapped it; anything else writes bytes the guest did not give).
+std::expected<Gpa, std::int64_t> translate_area(GuestVirtual& gva, std::uint64_t pointer, std::uint64_t size) {
+  if (pointer + size < pointer) return std::unexpected(-XEN_EFAULT);
+  const auto first = gva.translate(pointer, true);
+  if (!first) return std::unexpected(-XEN_EFAULT);
+  for (std::uint64_t page = (pointer | (kPageSize - 1)) + 1; page < pointer + size; page += kPageSize) {
+    const auto next = gva.translate(page, true);
+    if (!next) return std::unexpected(-XEN_EFAULT);
+    if (*next != *first + (page - pointer)) {
+      KXEN_GUEST_WARN("xen: area at {:#x} crosses into a page that is not physically next; refused", pointer);
+      return std::unexpected(-XEN_EINVAL);
+    }
+  }
+  return *first;
 }
 }  // namespace
 
@@ -75,8 +96,9 @@ std::int64_t XenPlatform::register_area(std::uint32_t vcpu, std::uint32_t cmd, s
   // Xen keeps these by guest-virtual address; kxen and KVM keep the physical one, resolved now.
   const bool runstate = cmd == VCPUOP_register_runstate_memory_area;
   const std::uint64_t size = runstate ? Runstates::area_size(long_mode) : sizeof(vcpu_time_info);
-  auto gpa = gva.translate(pointer, true);
-  if (!gpa || !memory_.is_ram(*gpa, size)) return -XEN_EFAULT;
+  const auto gpa = translate_area(gva, pointer, size);
+  if (!gpa) return gpa.error();
+  if (!memory_.is_ram(*gpa, size)) return -XEN_EFAULT;
   if (accel_) {
     const bool ok = runstate ? accel_->set_runstate_area(vcpu, *gpa) : accel_->set_vcpu_time_info(vcpu, *gpa);
     return ok ? 0 : -XEN_EINVAL;

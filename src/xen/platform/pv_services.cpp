@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <new>
+
 #include "xen/xenstore/domain_nodes.hpp"
 
 namespace kxen {
@@ -55,7 +57,11 @@ std::expected<void, std::string> PvServices::start_store(GuestMemory& memory) {
   if (!page) return std::unexpected(std::string("xenstore: the store page is not in guest RAM"));
   // The guest's notification runs the ring on the notifying vCPU; replies go back the same way.
   auto channel = open_channel(HVM_PARAM_STORE_EVTCHN, [this] {
-    if (store_ring_ && store_ring_->process()) platform_.event_channels().notify_guest(store_port_.host_port);
+    try {
+      if (store_ring_ && store_ring_->process()) platform_.event_channels().notify_guest(store_port_.host_port);
+    } catch (const std::bad_alloc&) {
+      platform_.thread_failed("xenstore", "out of memory");  // not std::terminate on a guest's kick
+    }
   });
   if (!channel) return std::unexpected(channel.error());
   store_port_ = *channel;
@@ -72,6 +78,7 @@ std::expected<void, std::string> PvServices::start_console(GuestMemory& memory, 
   console::ConsoleCallbacks callbacks;
   callbacks.notify_guest = [this] { platform_.event_channels().notify_guest(console_port_.host_port); };
   callbacks.on_escape = std::move(on_escape);
+  callbacks.on_failure = [this](std::string_view what) { platform_.thread_failed("console", what); };
   auto backend = console::ConsoleBackend::create(config.console, std::move(callbacks));
   if (!backend) return std::unexpected(backend.error());
   console_ = std::move(*backend);

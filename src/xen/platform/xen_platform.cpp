@@ -30,8 +30,9 @@ XenPlatform::XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenA
   gc.domid = config.domid;
   gnttab_ = std::make_unique<GrantTable>(gc, memory_);
   // Xen drops a timer event for a vCPU whose VIRQ_TIMER is not bound; so does raise_virq.
-  timers_ = std::make_unique<TimerService>(config.vcpus, clock_,
-                                           [this](std::uint32_t vcpu) { evtchn_->raise_virq(vcpu, VIRQ_TIMER); });
+  timers_ = std::make_unique<TimerService>(
+      config.vcpus, clock_, [this](std::uint32_t vcpu) { evtchn_->raise_virq(vcpu, VIRQ_TIMER); },
+      [this](std::string_view what) { thread_failed("timers", what); });
   params_[HVM_PARAM_CONSOLE_PFN] = config.console_pfn;
   params_[HVM_PARAM_STORE_PFN] = config.store_pfn;
 }
@@ -39,6 +40,7 @@ XenPlatform::XenPlatform(const PlatformConfig& config, GuestMemory& memory, XenA
 XenPlatform::~XenPlatform() = default;
 
 void XenPlatform::register_hypercalls(Hypercalls& hypercalls) {
+  host_.store(&hypercalls.host());
   // SCHEDOP_poll in user space (the hypercall-page transport; KVM answers it with kvm-xen).
   poll_ = &hypercalls.sched_poll();
   poll_->attach(std::make_unique<EvtchnPollPorts>(*evtchn_));
@@ -58,6 +60,11 @@ void XenPlatform::register_hypercalls(Hypercalls& hypercalls) {
   hypercalls.set_handler(__HYPERVISOR_vm_assist, [this](const HypercallRequest& r, GuestVirtual&) { return vm_assist(r); });
   hypercalls.set_handler(__HYPERVISOR_set_timer_op,
                          [this](const HypercallRequest& r, GuestVirtual&) { return set_timer_op(r); });
+}
+
+void XenPlatform::thread_failed(std::string_view subsystem, std::string_view what) {
+  spdlog::error("{}: {}; the VM stops", subsystem, what);
+  if (HypercallHost* host = host_.load()) host->shutdown(ShutdownReason::crash);
 }
 
 std::uint64_t XenPlatform::hvm_param(std::uint32_t index) const {
@@ -97,15 +104,24 @@ HypercallOutcome XenPlatform::event_channel_op(const HypercallRequest& request, 
     });
     return {-XEN_ENOSYS};  // what Xen answers for an ABI it does not offer
   }
-  if (cmd == EVTCHNOP_close) {
-    if (auto port = gva.read_obj<evtchn_close>(request.args[1])) forget_timer_port(port->port);
-  }
+  if (cmd == EVTCHNOP_close) return close_port(request.args[1], gva);
   HypercallOutcome outcome = evtchn_->hypercall(request, gva);
   if (outcome.result != 0) return outcome;
   if (cmd == EVTCHNOP_bind_virq) follow_timer_virq(request.args[1], gva);
   // After a switch to FIFO KVM's timer must stop raising 2-level bits; after a reset no port is left.
   if (cmd == EVTCHNOP_reset || cmd == EVTCHNOP_init_control) forget_all_timer_ports();
   return outcome;
+}
+
+// Copy-once: the port KVM's timer forgets is the port that is closed, whatever the guest
+// writes into its struct meanwhile.
+HypercallOutcome XenPlatform::close_port(std::uint64_t arg, GuestVirtual& gva) {
+  const auto op = gva.read_obj<evtchn_close>(arg);
+  if (!op) return {-XEN_EFAULT};
+  forget_timer_port(op->port);
+  const int rc = evtchn_->close(op->port);
+  if (rc != 0) spdlog::debug("evtchn: close of port {} -> {}", op->port, rc);
+  return {rc};
 }
 
 void XenPlatform::follow_timer_virq(std::uint64_t arg, GuestVirtual& gva) {

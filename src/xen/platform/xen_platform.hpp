@@ -2,6 +2,7 @@
 // vCPU operations that tie them to guest memory and to KVM's in-kernel Xen support.
 //
 // Lock order: XenPlatform::mutex_ -> EventChannels / GrantTable / XenStore locks -> GuestMemory;
+// balloon_mutex_ -> GuestMemory (never with mutex_ held);
 // Runstates' and TimerService's locks are leaves below GuestMemory's users and are never held
 // while calling out. Accel calls, vCPU kicks and timer expiries happen with mutex_ released.
 #pragma once
@@ -11,10 +12,13 @@
 #include <xen/hvm/params.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -37,6 +41,11 @@ class VcpuKicker {
   virtual ~VcpuKicker() = default;
   virtual void kick_vcpu(std::uint32_t vcpu) = 0;
 };
+
+// memory_op's sub-op sits below bit 6; a continuation keeps its progress above (Xen's
+// MEMOP_EXTENT_SHIFT, not in the public headers).
+inline constexpr unsigned kMemopExtentShift = 6;
+inline constexpr std::uint64_t kMemopCmdMask = (1u << kMemopExtentShift) - 1;
 
 struct MemoryMapEntry {
   std::uint64_t addr = 0;
@@ -76,6 +85,9 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   void vcpu_runstate(std::uint32_t vcpu, int state);
   // The VM stops: no timer fires any more.
   void stop_timers() { timers_->stop(); }
+  // A thread serving the guest (timers, console, xenstore) cannot go on, e.g. std::bad_alloc:
+  // one error line, then the VM stops as crashed (through the host register_hypercalls() saw).
+  void thread_failed(std::string_view subsystem, std::string_view what);
 
   // SharedInfoLocator
   std::optional<Gpa> shared_info_gpa() const override;
@@ -110,7 +122,11 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   };
   std::optional<Reservation> read_reservation(std::uint64_t arg, bool long_mode, GuestVirtual& gva);
   bool is_guest_ram(std::uint64_t gpfn, std::uint64_t pages) const;
-  std::int64_t change_reservation(bool populate, std::uint64_t arg, bool long_mode, GuestVirtual& gva);
+  std::vector<std::uint64_t> read_extents(const Reservation& op, std::uint64_t first, std::uint64_t n, bool long_mode,
+                                          GuestVirtual& gva);
+  std::uint64_t apply_extents(bool populate, std::span<const std::uint64_t> gpfns, std::uint32_t order);
+  void discard_runs(std::vector<std::uint64_t> gpfns, std::uint64_t pages);
+  HypercallOutcome change_reservation(bool populate, const HypercallRequest& request, GuestVirtual& gva);
   std::uint64_t current_pages() const;
   std::int64_t set_param(std::uint32_t index, std::uint64_t value);
   std::int64_t register_vcpu_info(std::uint32_t vcpu, std::uint64_t arg, GuestVirtual& gva);
@@ -127,6 +143,7 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   // port registered in-kernel) while the guest uses 2-level; it writes 2-level bits only, so
   // never once the guest switched to FIFO: then kxen's TimerService serves the timers.
   bool kvm_raises_ports() const;
+  HypercallOutcome close_port(std::uint64_t arg, GuestVirtual& gva);
   void follow_timer_virq(std::uint64_t arg, GuestVirtual& gva);
   void forget_timer_port(evtchn_port_t port);
   void forget_all_timer_ports();
@@ -152,8 +169,12 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::array<std::uint64_t, HVM_NR_PARAMS> params_{};
   std::once_flag fifo_refusal_logged_;
   SchedPoll* poll_ = nullptr;  // set once in register_hypercalls(), before vCPUs run
-  std::unordered_set<std::uint64_t> ballooned_;
-  std::optional<std::vector<MemoryMapEntry>> reported_map_;  // XENMEM_set_memory_map's, if any  // gpfns the balloon driver gave back
+  std::atomic<HypercallHost*> host_{nullptr};  // set in register_hypercalls(); the timer thread reads it
+  std::optional<std::vector<MemoryMapEntry>> reported_map_;  // XENMEM_set_memory_map's, if any
+  // Held across a batch's discards so one call's effect on a page is whole; a leaf above
+  // GuestMemory, apart from mutex_ so event delivery never waits on madvise.
+  mutable std::mutex balloon_mutex_;
+  std::unordered_set<std::uint64_t> ballooned_;  // gpfns the balloon driver gave back
 };
 
 }  // namespace kxen

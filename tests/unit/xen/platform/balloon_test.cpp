@@ -8,7 +8,7 @@ namespace {
 
 constexpr std::uint64_t kPfn = 0x40;  // e820 RAM and backed in PlatformWorld
 
-std::int64_t reservation_op(PlatformWorld& w, std::uint64_t cmd, std::vector<xen_pfn_t> gpfns, std::uint32_t order = 0,
+std::int64_t reservation_op(PlatformWorld& w, std::uint64_t cmd, const std::vector<xen_pfn_t>& gpfns, std::uint32_t order = 0,
                             domid_t domid = DOMID_SELF) {
   for (std::size_t i = 0; i < gpfns.size(); ++i) REQUIRE(w.memory.write_obj(kBuf + i * sizeof(xen_pfn_t), gpfns[i]));
   xen_memory_reservation r{};
@@ -77,9 +77,56 @@ TEST_CASE("balloon calls check the domain and the guest's pointers", "[platform]
   r.domid = DOMID_SELF;
   REQUIRE(w.memory.write_obj(kArg, r));
   CHECK(w.memory_op(XENMEM_populate_physmap, kArg) == -XEN_EFAULT);
-  r.nr_extents = 4097;  // more than one call may do: refused before any page is touched
+  r.nr_extents = (0xffffffffu >> 6) + 1;  // progress would not fit cmd's upper bits: nothing done (Xen)
   REQUIRE(w.memory.write_obj(kArg, r));
-  CHECK(w.memory_op(XENMEM_decrease_reservation, kArg) == -XEN_EINVAL);
+  CHECK(w.memory_op(XENMEM_decrease_reservation, kArg) == 0);
+}
+
+TEST_CASE("decrease_reservation discards exactly the listed pages, in merged runs", "[platform][budget]") {
+  PlatformWorld w;
+  for (std::uint64_t p = kPfn; p < kPfn + 5; ++p) REQUIRE(w.memory.write_obj(p << kPageShift, p));
+  // Out of order, with a gap at kPfn + 2 and a page listed twice (refused the second time).
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn + 3, kPfn, kPfn + 1, kPfn + 4, kPfn}) == 4);
+  for (std::uint64_t p : {kPfn, kPfn + 1, kPfn + 3, kPfn + 4})
+    CHECK(w.memory.read_obj<std::uint64_t>(p << kPageShift) == 0u);
+  CHECK(w.memory.read_obj<std::uint64_t>((kPfn + 2) << kPageShift) == kPfn + 2);
+}
+
+TEST_CASE("long reservation lists continue with their progress in cmd's upper bits", "[platform][budget]") {
+  PlatformWorld w;
+  const std::int64_t full = current(w);
+  // 600 times the same page: populate may repeat a page, and each one is work.
+  std::vector<xen_pfn_t> list(600, kPfn);
+  REQUIRE(w.memory.write(kBuf, std::as_bytes(std::span(list))));
+  xen_memory_reservation r{};
+  set_xen_guest_handle(r.extent_start, reinterpret_cast<xen_pfn_t*>(kBuf));
+  r.nr_extents = list.size();
+  r.domid = DOMID_SELF;
+  REQUIRE(w.memory.write_obj(kArg, r));
+  std::uint64_t cmd = XENMEM_populate_physmap;
+  std::vector<std::uint64_t> progress;
+  HypercallOutcome out;
+  for (int guard = 0; guard < 10; ++guard) {
+    out = w.call(&XenPlatform::memory_op, cmd, kArg);
+    if (out.action != VcpuAction::restart) break;
+    CHECK(out.restart_args[1] == kArg);
+    CHECK((out.restart_args[0] & 63) == XENMEM_populate_physmap);
+    progress.push_back(out.restart_args[0] >> 6);
+    cmd = out.restart_args[0];
+  }
+  CHECK(out.result == 600);
+  CHECK(progress == std::vector<std::uint64_t>{kHypercallWorkBudget, 2 * kHypercallWorkBudget});
+  CHECK(current(w) == full);
+
+  // Order-2 extents are four pages of work each: a quarter of the budget's extents per call.
+  set_xen_guest_handle(r.extent_start, reinterpret_cast<xen_pfn_t*>(kBuf));
+  r.extent_order = 2;
+  REQUIRE(w.memory.write_obj(kArg, r));
+  out = w.call(&XenPlatform::memory_op, XENMEM_populate_physmap, kArg);
+  REQUIRE(out.action == VcpuAction::restart);
+  CHECK(out.restart_args[0] >> 6 == kHypercallWorkBudget / 4);
+  // A continuation at or past the end does nothing more and reports where it stood.
+  CHECK(w.memory_op(XENMEM_populate_physmap | (700u << 6), kArg) == 700);
 }
 
 TEST_CASE("32-bit callers use the compat reservation layout", "[platform]") {

@@ -41,6 +41,38 @@ TEST_CASE("the VIRQ_TIMER port is followed into KVM and dropped on close", "[pla
   CHECK(w.accel.timer_ports.size() == 2);
 }
 
+namespace {
+// A guest that rewrites its evtchn_close between the hypervisor's reads of it.
+class RewritingGva final : public GuestVirtual {
+ public:
+  RewritingGva(GuestMemory& memory, evtchn_port_t later) : memory_(memory), later_(later) {}
+  bool read(std::uint64_t gva, std::span<std::byte> out) override {
+    const bool ok = memory_.read(gva, out);
+    if (gva == kArg) memory_.write_obj(kArg, evtchn_close{later_});
+    return ok;
+  }
+  bool write(std::uint64_t gva, std::span<const std::byte> in) override { return memory_.write(gva, in); }
+
+ private:
+  GuestMemory& memory_;
+  evtchn_port_t later_;
+};
+}  // namespace
+
+TEST_CASE("EVTCHNOP_close reads its port once: KVM forgets the timer port that is closed", "[platform]") {
+  PlatformWorld w;
+  const evtchn_port_t timer = w.bind_virq(VIRQ_TIMER, 1);
+  const evtchn_port_t debug = w.bind_virq(VIRQ_DEBUG, 0);
+  REQUIRE(w.memory.write_obj(kArg, evtchn_close{timer}));
+  RewritingGva racing(w.memory, debug);
+  HypercallRequest r;
+  r.args = {EVTCHNOP_close, kArg, 0, 0, 0, 0};
+  CHECK(w.platform->event_channel_op(r, racing).result == 0);
+  CHECK(w.accel.timer_ports == std::vector<RecordingAccel::Pair>{{1, timer}, {1, 0}});
+  CHECK(close_port(w, debug) == 0);   // still open: the rewrite did not close it
+  CHECK(close_port(w, timer) != 0);   // closed by the call above
+}
+
 TEST_CASE("a failed VIRQ_TIMER bind does not reach KVM", "[platform]") {
   PlatformWorld w;
   evtchn_bind_virq op{VIRQ_TIMER, 2, 0};  // no vCPU 2

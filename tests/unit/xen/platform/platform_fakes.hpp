@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -62,10 +63,15 @@ class TranslatingGva final : public GuestVirtual {
   std::optional<std::uint64_t> translate(std::uint64_t gva, bool for_write) override {
     translations.emplace_back(gva, for_write);
     if (unmapped) return std::nullopt;
+    if (auto it = remapped.find(gva & ~(kPageSize - 1)); it != remapped.end()) {
+      if (!it->second) return std::nullopt;
+      return *it->second + (gva & (kPageSize - 1));
+    }
     return gva + shift;
   }
   bool unmapped = false;
   std::uint64_t shift = 0;  // gpa = gva + shift
+  std::map<std::uint64_t, std::optional<Gpa>> remapped;  // gva page -> gpa page (nullopt: unmapped)
   std::vector<std::pair<std::uint64_t, bool>> translations;
 
  private:

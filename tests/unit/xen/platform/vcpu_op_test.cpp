@@ -109,6 +109,31 @@ TEST_CASE("area registration errors", "[platform]") {
   }
 }
 
+TEST_CASE("an area crossing a page is translated page by page, never written past its pages", "[platform]") {
+  for (const bool with_accel : {true, false}) {
+    PlatformWorld w(with_accel);
+    const std::uint64_t straddling = kBuf + kPageSize - 16;  // 16 bytes in one page, the rest in the next
+    REQUIRE(w.memory.write_obj(kArg, straddling));
+    for (auto cmd : {VCPUOP_register_runstate_memory_area, VCPUOP_register_vcpu_time_memory_area}) {
+      // Physically next: one guest-physical area, as KVM and Runstates keep it.
+      w.gva.translations.clear();
+      CHECK(w.vcpu_op(cmd, 0, kArg) == 0);
+      CHECK(w.gva.translations == std::vector<std::pair<std::uint64_t, bool>>{{straddling, true},
+                                                                              {kBuf + kPageSize, true}});
+      // The next virtual page lives elsewhere, or nowhere: refused.
+      w.gva.remapped[kBuf + kPageSize] = Gpa{0x50000};
+      CHECK(w.vcpu_op(cmd, 0, kArg) == -XEN_EINVAL);
+      w.gva.remapped[kBuf + kPageSize] = std::nullopt;
+      CHECK(w.vcpu_op(cmd, 0, kArg) == -XEN_EFAULT);
+      w.gva.remapped.clear();
+    }
+    if (with_accel) {
+      CHECK(w.accel.runstate == std::vector<RecordingAccel::Pair>{{0, straddling}});
+      CHECK(w.accel.time_info == std::vector<RecordingAccel::Pair>{{0, straddling}});
+    }
+  }
+}
+
 TEST_CASE("is_up, timer stops and unknown vcpu ops", "[platform]") {
   PlatformWorld w;
   CHECK(w.vcpu_op(VCPUOP_is_up, 1, 0) == 1);
