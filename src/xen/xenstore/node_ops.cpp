@@ -11,6 +11,8 @@ namespace kxen::xenstore {
 
 namespace {
 
+std::size_t perms_bytes(const NodePerms& perms) { return perms.entries.size() * sizeof(PermEntry); }
+
 // The access the nearest existing ancestor of `path` grants (xenstored's ask_parents).
 unsigned ancestor_access(NodeStore& store, const Caller& caller, std::string path) {
   while (path != "/") {
@@ -27,12 +29,29 @@ std::vector<std::string> missing_chain(NodeStore& store, const std::string& path
   return chain;
 }
 
+// ENOSPC when `owner`'s nodes would exceed the byte quota after growing by `grow` bytes.
+Result<void> check_bytes(NodeStore& store, const Caller& caller, DomId owner, std::size_t grow) {
+  if (caller.privileged || owner == 0 || grow == 0) return {};  // dom0's nodes are not charged
+  if (store.owned_bytes(owner) + grow > caller.quota->max_domain_bytes) return std::unexpected(ENOSPC);
+  return {};
+}
+
+// Bytes `chain` (deepest first, its last value `value`) adds to its creator, as node_bytes().
+std::size_t chain_bytes(NodeStore& store, const std::vector<std::string>& chain, std::string_view value) {
+  const Node* ancestor = store.find(parent_of(chain.back()));
+  Node probe;
+  probe.perms = ancestor ? ancestor->perms : NodePerms{};
+  std::size_t bytes = value.size();
+  for (const auto& p : chain) bytes += node_bytes(p, probe);
+  return bytes;
+}
+
 Result<void> check_create_quota(NodeStore& store, const Caller& caller, const std::string& path,
-                                std::size_t new_nodes) {
+                                const std::vector<std::string>& chain, std::string_view value) {
   if (caller.privileged) return {};
   if (path_depth(path) > caller.quota->max_depth) return std::unexpected(ENOSPC);
-  if (store.owned_by(caller.domid) + new_nodes > caller.quota->max_nodes) return std::unexpected(ENOSPC);
-  return {};
+  if (store.owned_by(caller.domid) + chain.size() > caller.quota->max_nodes) return std::unexpected(ENOSPC);
+  return check_bytes(store, caller, caller.domid, chain_bytes(store, chain, value));
 }
 
 Result<void> check_value(const Caller& caller, std::string_view value) {
@@ -45,7 +64,7 @@ Result<void> check_value(const Caller& caller, std::string_view value) {
 Result<void> create_node(NodeStore& store, const Caller& caller, const std::string& path, std::string_view value,
                          Changes& changes) {
   const auto chain = missing_chain(store, path);
-  if (auto ok = check_create_quota(store, caller, path, chain.size()); !ok) return ok;
+  if (auto ok = check_create_quota(store, caller, path, chain, value); !ok) return ok;
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     const std::string parent_path = parent_of(*it);
     Node parent = *store.find(parent_path);
@@ -89,6 +108,10 @@ Result<void> write_node(NodeStore& store, const Caller& caller, const std::strin
   auto node = get_node(store, caller, path, kAccessWrite);
   if (!node && node.error() != ENOENT) return std::unexpected(node.error());
   if (!node) return create_node(store, caller, path, value, changes);
+  const std::size_t old_size = (*node)->value.size();
+  const DomId owner = (*node)->perms.owner();
+  if (auto ok = check_bytes(store, caller, owner, value.size() > old_size ? value.size() - old_size : 0); !ok)
+    return ok;
   Node updated = **node;
   updated.value = std::string(value);
   changes.push_back(Change{path, false, updated.perms, std::nullopt});
@@ -134,6 +157,9 @@ Result<void> set_node_perms(NodeStore& store, const Caller& caller, const std::s
   auto node = get_node(store, caller, path, kAccessWrite | kAccessOwner);
   if (!node) return std::unexpected(node.error());
   if (!caller.privileged && perms.owner() != (*node)->perms.owner()) return std::unexpected(EPERM);
+  const std::size_t old_size = perms_bytes((*node)->perms), new_size = perms_bytes(perms);
+  if (auto ok = check_bytes(store, caller, perms.owner(), new_size > old_size ? new_size - old_size : 0); !ok)
+    return ok;
   Node updated = **node;
   NodePerms old = std::exchange(updated.perms, std::move(perms));
   changes.push_back(Change{path, false, updated.perms, std::move(old)});

@@ -16,7 +16,8 @@
 namespace kxen::xenstore {
 
 // Limits for unprivileged domains (dom0 is exempt, as in xenstored). Errors: ENOSPC for nodes,
-// value size, depth, permissions and transactions; E2BIG for watches.
+// bytes, value size, depth, permissions and transactions; E2BIG for watches. Every limit is
+// checked before the memory it guards is allocated, so a refused request costs nothing.
 struct Quota {
   std::size_t max_nodes = 1000;           // nodes a domain may own
   std::size_t max_value = XENSTORE_PAYLOAD_MAX;  // bytes per value
@@ -25,6 +26,15 @@ struct Quota {
   std::size_t max_depth = 32;             // path components
   std::size_t max_perms = 5;              // entries per SET_PERMS
   std::size_t max_transaction_nodes = 1024;  // nodes one transaction may read or write
+  // node_bytes() of the nodes a domain owns: xenstored's 2 MiB memory quota, which it sizes
+  // as 1000 nodes of about 2 KiB.
+  std::size_t max_domain_bytes = 2 * 1024 * 1024;
+  // What one transaction may hold (reads, copies of nodes, pending events): ten of them stay
+  // near the domain quota, and Linux's transactions touch a few small nodes.
+  std::size_t max_transaction_bytes = 256 * 1024;
+  // Watch events one request may raise for one connection (paths, tokens, bookkeeping): the
+  // ring queues no more than this for a guest anyway, so more would only be dropped later.
+  std::size_t max_event_bytes = 256 * 1024;
 };
 
 struct Caller {

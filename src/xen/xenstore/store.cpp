@@ -5,6 +5,10 @@
 #include <cerrno>
 #include <limits>
 
+#include <spdlog/spdlog.h>
+
+#include "kxen/log.hpp"
+
 namespace kxen::xenstore {
 
 struct XenStore::Context {
@@ -41,10 +45,7 @@ Result<XenStore::Context> XenStore::context_locked(Request req) {
   return ctx;
 }
 
-bool XenStore::may_see_locked(ConnId id, const Change& change) {
-  auto it = conns_.find(id);
-  if (it == conns_.end()) return false;
-  const Conn& c = *it->second;
+bool XenStore::may_see_locked(const Conn& c, const Change& change) {
   auto readable = [&](const NodePerms& p) { return (access_for(p, c.domid, c.privileged) & kAccessRead) != 0; };
   if (readable(change.perms) || (change.old_perms && readable(*change.old_perms))) return true;
   if (is_special(change.path) || change.path == "/") return false;
@@ -52,31 +53,52 @@ bool XenStore::may_see_locked(ConnId id, const Change& change) {
   return parent && readable(parent->perms);
 }
 
+// Each guest connection may get max_event_bytes of events from one batch; the rest are dropped
+// before they are built, as the ring would drop them once its queue is full.
 void XenStore::fire_locked(const Changes& changes, Deliveries& out) {
-  for (const auto& change : changes)
-    watches_.match(change, [&](ConnId id) { return may_see_locked(id, change); }, out);
+  std::map<ConnId, std::size_t> charged;
+  std::size_t dropped = 0;
+  for (const auto& change : changes) {
+    watches_.match(change, [&](const Watch& w, std::size_t bytes) {
+      auto it = conns_.find(w.conn);
+      if (it == conns_.end() || !may_see_locked(*it->second, change)) return false;
+      if (it->second->privileged) return true;
+      std::size_t& used = charged[w.conn];
+      if (used + bytes > quota_.max_event_bytes) {
+        ++dropped;
+        return false;
+      }
+      used += bytes;
+      return true;
+    }, out);
+  }
+  if (dropped > 0) KXEN_GUEST_WARN("xenstore: dropped {} watch events over the per-connection quota", dropped);
 }
 
 void XenStore::deliver(const Deliveries& deliveries) {
   for (const auto& d : deliveries) d();
 }
 
+// A transaction that overflowed refuses requests before anything is recorded; the request that
+// overflows it gets ENOSPC and frees what the transaction held.
 template <class Op>
 Result<void> XenStore::modify(Request req, std::string_view path, bool allow_special, Deliveries& out, Op&& op) {
   std::lock_guard lock(mutex_);
   auto ctx = context_locked(req);
   if (!ctx) return std::unexpected(ctx.error());
+  if (ctx->tx && ctx->tx->overflowed()) return std::unexpected(ENOSPC);
   auto abs = canonical_path(path, ctx->caller.domid, allow_special);
   if (!abs) return std::unexpected(abs.error());
   Changes changes;
   auto result = op(*ctx->store, ctx->caller, *abs, changes);
-  if (ctx->tx && ctx->tx->overflowed()) return std::unexpected(ENOSPC);
-  if (!result) return result;
-  if (ctx->tx)
-    ctx->tx->changes().insert(ctx->tx->changes().end(), changes.begin(), changes.end());
-  else
-    fire_locked(changes, out);
-  return result;
+  if (!ctx->tx) {
+    if (result) fire_locked(changes, out);
+    return result;
+  }
+  if (result) ctx->tx->record(changes);
+  if (!ctx->tx->overflowed()) return result;
+  ctx->tx->discard();
+  return std::unexpected(ENOSPC);
 }
 
 template <class Fn>
@@ -85,10 +107,14 @@ auto XenStore::inspect(Request req, std::string_view path, bool allow_special, F
   std::lock_guard lock(mutex_);
   auto ctx = context_locked(req);
   if (!ctx) return std::unexpected(ctx.error());
+  if (ctx->tx && ctx->tx->overflowed()) return std::unexpected(ENOSPC);
   auto abs = canonical_path(path, ctx->caller.domid, allow_special);
   if (!abs) return std::unexpected(abs.error());
   auto node = get_node(*ctx->store, ctx->caller, *abs, kAccessRead);
-  if (ctx->tx && ctx->tx->overflowed()) return std::unexpected(ENOSPC);
+  if (ctx->tx && ctx->tx->overflowed()) {
+    ctx->tx->discard();
+    return std::unexpected(ENOSPC);
+  }
   if (!node) return std::unexpected(node.error());
   return fn(**node);
 }
@@ -165,8 +191,10 @@ Result<TxId> XenStore::transaction_start(Request req) {
   if (!c.privileged && c.txs.size() >= quota_.max_transactions) return std::unexpected(ENOSPC);
   while (c.next_tx == 0 || c.txs.contains(c.next_tx)) ++c.next_tx;
   const TxId id = c.next_tx++;
-  const auto max_nodes = c.privileged ? std::numeric_limits<std::size_t>::max() : quota_.max_transaction_nodes;
-  c.txs.emplace(id, std::make_unique<Transaction>(tree_, max_nodes));
+  constexpr auto kNoLimit = std::numeric_limits<std::size_t>::max();
+  const auto limits = c.privileged ? TransactionLimits{kNoLimit, kNoLimit}
+                                   : TransactionLimits{quota_.max_transaction_nodes, quota_.max_transaction_bytes};
+  c.txs.emplace(id, std::make_unique<Transaction>(tree_, limits));
   return id;
 }
 
@@ -182,6 +210,14 @@ Result<void> XenStore::transaction_end(Request req, bool commit, Deliveries& out
   if (!changes) return std::unexpected(changes.error());
   fire_locked(*changes, out);
   return {};
+}
+
+Result<TransactionUsage> XenStore::transaction_usage(Request req) {
+  std::lock_guard lock(mutex_);
+  auto ctx = context_locked(req);
+  if (!ctx) return std::unexpected(ctx.error());
+  if (!ctx->tx) return std::unexpected(ENOENT);
+  return ctx->tx->usage();
 }
 
 Result<void> XenStore::reset_watches(Request req) {

@@ -87,6 +87,8 @@ class XenStore final {
   Result<TxId> transaction_start(Request req);
   Result<void> transaction_end(Request req, bool commit, Deliveries& out);
   Result<void> reset_watches(Request req);  // drops the connection's watches and transactions
+  // What an open transaction holds (ENOENT without one), for tests and diagnostics.
+  Result<TransactionUsage> transaction_usage(Request req);
 
   static void deliver(const Deliveries& deliveries);
 
@@ -110,7 +112,7 @@ class XenStore final {
       -> Result<std::invoke_result_t<Fn, const Node&>>;
   Result<Conn*> conn_locked(ConnId id);
   void fire_locked(const Changes& changes, Deliveries& out);
-  bool may_see_locked(ConnId conn, const Change& change);
+  bool may_see_locked(const Conn& conn, const Change& change);
   void fire_special(std::string_view name);
 
   mutable std::mutex mutex_;

@@ -51,13 +51,15 @@ std::size_t WatchList::count(ConnId conn) const {
   return static_cast<std::size_t>(std::count_if(watches_.begin(), watches_.end(), [&](const Watch& w) { return w.conn == conn; }));
 }
 
-void WatchList::match(const Change& change, const std::function<bool(ConnId)>& may_see, Deliveries& out) const {
+void WatchList::match(const Change& change, const Admit& admit, Deliveries& out) const {
   for (const auto& w : watches_) {
-    if (!fires(w, change) || !may_see(w.conn)) continue;
-    Delivery d{w.sink, event_path(w, change.path), w.token};
+    if (!fires(w, change)) continue;
+    const std::size_t size = change.path.size();
+    const std::size_t path_size = size >= w.prefix_len ? size - w.prefix_len : size;  // as event_path()
     // An event that does not fit one message is dropped, as xenstored does.
-    if (d.path.size() + d.token.size() + 2 > XENSTORE_PAYLOAD_MAX) continue;
-    out.push_back(std::move(d));
+    if (path_size + w.token.size() + 2 > XENSTORE_PAYLOAD_MAX) continue;
+    if (!admit(w, delivery_bytes(path_size, w.token.size()))) continue;
+    out.push_back(Delivery{w.sink, event_path(w, change.path), w.token});
   }
 }
 

@@ -34,6 +34,11 @@ struct Delivery {
 };
 using Deliveries = std::vector<Delivery>;
 
+// Memory one delivery holds: the struct, its path and its token.
+inline std::size_t delivery_bytes(std::size_t path_size, std::size_t token_size) {
+  return sizeof(Delivery) + path_size + token_size;
+}
+
 class WatchList final {
  public:
   // EEXIST for a duplicate (path, token) on the connection, E2BIG above `max_for_conn`.
@@ -44,8 +49,10 @@ class WatchList final {
   void remove_all(ConnId conn);
   std::size_t count(ConnId conn) const;
 
-  // Events for `change`, for every watch whose connection `may_see` allows.
-  void match(const Change& change, const std::function<bool(ConnId)>& may_see, Deliveries& out) const;
+  // Events for `change`, for every watch that `admit` accepts. admit(watch, bytes) is asked
+  // before the event is built, with what it would cost (delivery_bytes), so it can refuse it.
+  using Admit = std::function<bool(const Watch& watch, std::size_t bytes)>;
+  void match(const Change& change, const Admit& admit, Deliveries& out) const;
   // The event a watch fires right after registration: its own path.
   static Delivery initial_event(const Watch& watch);
 
