@@ -12,7 +12,7 @@ bool KvmXenAccel::vm_attr(const kvm_xen_hvm_attr& attr) {
 
 bool KvmXenAccel::vcpu_attr(std::uint32_t vcpu, const kvm_xen_vcpu_attr& attr) {
   if (vcpu >= vcpus_.size()) return false;
-  return vcpus_[vcpu]->run_on_vcpu([&](VcpuFd& fd) {
+  return vcpus_[vcpu]->call_outside_run([&](VcpuFd& fd) {
     auto r = fd.set_xen_attr(attr);
     if (!r) spdlog::warn("kvm: vcpu{} xen attr {}: {}", vcpu, attr.type, r.error());
     return r.has_value();
@@ -115,7 +115,7 @@ namespace kxen {
 std::optional<vcpu_runstate_info> KvmXenAccel::runstate_data(std::uint32_t vcpu) {
   if (vcpu >= vcpus_.size()) return std::nullopt;
   std::optional<vcpu_runstate_info> out;
-  vcpus_[vcpu]->run_on_vcpu([&](VcpuFd& fd) {
+  vcpus_[vcpu]->call_outside_run([&](VcpuFd& fd) {
     auto attr = fd.xen_attr(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA);
     if (!attr) {
       spdlog::debug("kvm: vcpu{} runstate: {}", vcpu, attr.error());

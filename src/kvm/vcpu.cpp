@@ -17,6 +17,11 @@ int kick_signal() { return SIGRTMIN + 1; }
 using Clock = std::chrono::steady_clock;
 }  // namespace
 
+namespace {
+// The vCPU whose loop runs on this thread, if any.
+thread_local const Vcpu* current_vcpu = nullptr;
+}  // namespace
+
 Vcpu::Vcpu(std::uint32_t id, VcpuFd fd, ExitServices& services)
     : id_(id), fd_(std::move(fd)), services_(services), exits_(id, *this, services) {}
 
@@ -33,10 +38,18 @@ void Vcpu::install_kick_signal() {
 }
 
 void Vcpu::start() {
+  // Under the lock: stop() and interrupt() from other threads see thread_ whole or not at all.
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
   running_ = true;
   thread_ = std::thread([this] { loop(); });
   const std::string name = fmt::format("kxen-vcpu{}", id_);
   pthread_setname_np(thread_.native_handle(), name.c_str());
+  signalable_ = true;
+}
+
+void Vcpu::signal_thread_locked() {
+  if (signalable_) pthread_kill(thread_.native_handle(), kick_signal());
 }
 
 void Vcpu::stop() {
@@ -45,13 +58,18 @@ void Vcpu::stop() {
   {
     std::lock_guard lock(mutex_);
     kicked_ = true;
+    signal_thread_locked();
   }
   wake_.notify_all();
-  if (thread_.joinable()) pthread_kill(thread_.native_handle(), kick_signal());
 }
 
 void Vcpu::join() {
-  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable() || current_vcpu == this) return;
+    signalable_ = false;  // the handle dies with the join
+  }
+  thread_.join();
 }
 
 void Vcpu::kick() {
@@ -63,10 +81,15 @@ void Vcpu::kick() {
 }
 
 void Vcpu::interrupt() {
-  kick();
-  if (!running_.load()) return;
-  fd_.request_immediate_exit();
-  pthread_kill(thread_.native_handle(), kick_signal());
+  {
+    std::lock_guard lock(mutex_);
+    kicked_ = true;
+    if (running_) {
+      fd_.request_immediate_exit();
+      signal_thread_locked();
+    }
+  }
+  wake_.notify_all();
 }
 
 void Vcpu::wait_while_halted() {
@@ -75,19 +98,33 @@ void Vcpu::wait_while_halted() {
   kicked_ = false;
 }
 
-bool Vcpu::run_on_vcpu(const std::function<bool(VcpuFd&)>& fn) {
-  if (!running_.load() || std::this_thread::get_id() == thread_.get_id()) return fn(fd_);
-  std::packaged_task<bool()> task([this, &fn] { return fn(fd_); });
-  auto result = task.get_future();
+bool Vcpu::call_outside_run(const std::function<bool(VcpuFd&)>& fn) {
+  if (current_vcpu == this) return fn(fd_);
+  struct Outside {
+    std::atomic<int>& count;
+    explicit Outside(std::atomic<int>& c) : count(c) { count.fetch_add(1); }
+    ~Outside() { count.fetch_sub(1); }
+  } outside(outside_callers_);
   {
     std::lock_guard lock(mutex_);
-    if (stopping_.load()) return false;
-    posted_.push_back(std::move(task));
+    if (running_) {
+      fd_.request_immediate_exit();
+      signal_thread_locked();
+    }
   }
+  return fn(fd_);
+}
+
+void Vcpu::wait_for_outside_callers() {
+  // Bounded by one vCPU ioctl of another thread, which waits for nothing of ours.
+  while (outside_callers_.load() > 0 && !stopping_.load()) std::this_thread::yield();
+}
+
+std::expected<void, std::string> Vcpu::complete_exit() {
   fd_.request_immediate_exit();
-  wake_.notify_all();
-  pthread_kill(thread_.native_handle(), kick_signal());
-  return result.get();
+  const int err = fd_.run();
+  if (err == 0 || err == EINTR) return {};
+  return std::unexpected(fmt::format("KVM_RUN completing an exit failed: {}", std::strerror(err)));
 }
 
 namespace {
@@ -116,31 +153,25 @@ std::string describe_fd(const VcpuFd& fd) {
 std::future<std::string> Vcpu::describe() {
   auto promise = std::make_shared<std::promise<std::string>>();
   auto future = promise->get_future();
-  auto task = [this, promise] {
-    promise->set_value(describe_fd(fd_) + "; " + exits_.stats().summary());
-    return true;
-  };
-  if (!running_.load() || std::this_thread::get_id() == thread_.get_id()) {
-    task();
-    return future;
-  }
+  auto task = [this, promise] { promise->set_value(describe_fd(fd_) + "; " + exits_.stats().summary()); };
   {
-    std::lock_guard lock(mutex_);
-    if (stopping_.load()) {
-      promise->set_value("stopping");
+    std::unique_lock lock(mutex_);
+    if (running_ && current_vcpu != this) {
+      posted_.emplace_back(std::move(task));
+      // Out of KVM_RUN (or a halt in kxen) so the loop runs the posted task; the guest goes on after.
+      fd_.request_immediate_exit();
+      signal_thread_locked();
+      lock.unlock();
+      wake_.notify_all();
       return future;
     }
-    posted_.emplace_back(task);
   }
-  // Out of KVM_RUN (or a halt in kxen) so the loop runs the posted task; the guest goes on after.
-  fd_.request_immediate_exit();
-  wake_.notify_all();
-  pthread_kill(thread_.native_handle(), kick_signal());
+  task();  // not running: nothing else touches the fd or the statistics
   return future;
 }
 
 void Vcpu::run_posted() {
-  std::vector<std::packaged_task<bool()>> tasks;
+  std::vector<std::function<void()>> tasks;
   {
     std::lock_guard lock(mutex_);
     tasks.swap(posted_);
@@ -148,12 +179,12 @@ void Vcpu::run_posted() {
   for (auto& task : tasks) task();
 }
 
-void Vcpu::loop() {
-  spdlog::debug("vcpu{}: running", id_);
+void Vcpu::run_guest() {
   services_.vcpu_activity(id_, VcpuActivity::running);
   while (!stopping_.load()) {
     // Clear first: a kick or post arriving after this sets it again and KVM_RUN returns at once.
     fd_.clear_immediate_exit();
+    wait_for_outside_callers();
     run_posted();
     if (stopping_.load()) break;
     const auto entered = Clock::now();
@@ -177,10 +208,25 @@ void Vcpu::loop() {
       exits_.stats().add(ExitStats::Phase::halted, Clock::now() - handled);
     }
   }
+}
+
+void Vcpu::loop() {
+  current_vcpu = this;
+  spdlog::debug("vcpu{}: running", id_);
+  try {
+    run_guest();
+  } catch (const std::bad_alloc&) {
+    exits_.fail("kxen ran out of memory serving this vCPU");
+  } catch (const std::exception& e) {
+    exits_.fail(fmt::format("kxen internal error serving this vCPU: {}", e.what()));
+  }
   services_.vcpu_activity(id_, VcpuActivity::offline);
   spdlog::info("vcpu{}: {}", id_, exits_.stats().summary());
-  // Work posted meanwhile still runs (the fd outlives the thread) so no poster waits forever.
-  running_ = false;
+  {
+    std::lock_guard lock(mutex_);
+    running_ = false;
+  }
+  // Work posted meanwhile still runs (the fd outlives the thread) so no promise is left unset.
   run_posted();
   spdlog::debug("vcpu{}: stopped", id_);
 }
