@@ -96,12 +96,11 @@ ExitAction ExitHandler::on_pio_hypercall() {
     PagedGuestVirtual virt(services_.memory(), paging_of(*sregs));
     outcome = services_.hypercall(request, virt);
   }
+  if (outcome.action == VcpuAction::restart) return restart_hypercall(*regs, request, outcome);
   regs->rax = static_cast<std::uint64_t>(outcome.result);
   if (!request.long_mode) regs->rax &= 0xffffffffu;
   if (auto r = registers_.set_regs(*regs); !r) return fail(r.error());
-  return outcome.action == VcpuAction::resume ? ExitAction::resume
-         : outcome.action == VcpuAction::block ? ExitAction::halt
-                                                : ExitAction::stop;
+  return after_hypercall(outcome);
 }
 
 ExitAction ExitHandler::on_xen(kvm_run& run) {
@@ -115,10 +114,36 @@ ExitAction ExitHandler::on_xen(kvm_run& run) {
     PagedGuestVirtual virt(services_.memory(), paging_of(*sregs));
     outcome = services_.hypercall(request, virt);
   }
+  if (outcome.action == VcpuAction::restart) {
+    auto regs = registers_.regs();  // RIP still at the VMCALL: KVM steps over it only on completion
+    if (!regs) return fail(regs.error());
+    run.xen.u.hcall.result = run.xen.u.hcall.input;
+    return restart_hypercall(*regs, request, outcome);
+  }
   run.xen.u.hcall.result = static_cast<std::uint64_t>(outcome.result);
-  return outcome.action == VcpuAction::resume ? ExitAction::resume
-         : outcome.action == VcpuAction::block ? ExitAction::halt
-                                                : ExitAction::stop;
+  return after_hypercall(outcome);
+}
+
+ExitAction ExitHandler::after_hypercall(const HypercallOutcome& outcome) {
+  switch (outcome.action) {
+    case VcpuAction::block: return ExitAction::halt;
+    case VcpuAction::stop: return ExitAction::stop;
+    case VcpuAction::resume:
+    case VcpuAction::restart: break;
+  }
+  return ExitAction::resume;
+}
+
+// Xen's continuation: the guest's registers go back to the trapping instruction (VMCALL, or the
+// stub's OUT) with the number in RAX and the continuation's arguments, so it issues the call again
+// after the vCPU has passed through KVM_RUN, where stop, kicks and posted work are seen.
+ExitAction ExitHandler::restart_hypercall(kvm_regs at_call, const HypercallRequest& request,
+                                          const HypercallOutcome& outcome) {
+  stats_.count_continuation();
+  set_hypercall_args(at_call, request.long_mode, outcome.restart_args);
+  if (auto r = registers_.complete_exit(); !r) return fail(r.error());
+  if (auto r = registers_.set_regs(at_call); !r) return fail(r.error());
+  return ExitAction::resume;
 }
 
 ExitAction ExitHandler::on_wrmsr(kvm_run& run) {

@@ -21,6 +21,9 @@ class VcpuRegisters {
   virtual std::expected<kvm_regs, std::string> regs() = 0;
   virtual std::expected<void, std::string> set_regs(const kvm_regs& regs) = 0;
   virtual std::expected<kvm_sregs, std::string> sregs() = 0;
+  // Lets KVM finish the current exit (write back and step over the trapping instruction)
+  // without entering the guest: a continuation rewrites the registers after that.
+  virtual std::expected<void, std::string> complete_exit() = 0;
 };
 
 // What a vCPU thread is doing, for the guest's runstate (Xen's RUNSTATE_running/blocked/offline).
@@ -61,6 +64,8 @@ class ExitHandler final {
   ExitAction on_pio_hypercall();
   ExitAction on_power_port(std::uint16_t port, std::uint8_t value);
   ExitAction on_xen(kvm_run& run);
+  ExitAction after_hypercall(const HypercallOutcome& outcome);
+  ExitAction restart_hypercall(kvm_regs at_call, const HypercallRequest& request, const HypercallOutcome& outcome);
   ExitAction on_wrmsr(kvm_run& run);
   ExitAction on_hlt();
   ExitAction on_mmio(kvm_run& run);

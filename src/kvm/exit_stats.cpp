@@ -111,6 +111,7 @@ std::string ExitStats::summary() const {
   if (!exits_.empty()) line += "; by reason: " + top(exits_, exit_name);
   if (!hypercalls_.empty())
     line += "; hypercalls: " + top(hypercalls_, hypercall_label);
+  if (continuations_ != 0) line += fmt::format("; {} hypercall continuations", continuations_);
   if (!ports_.empty())
     line += "; ports: " + top(ports_, [](std::uint16_t port) { return fmt::format("{:#x}", port); });
   return line;

@@ -20,11 +20,14 @@ class ExitStats {
   // first_arg is the sub-op for the multiplexed hypercalls; guest values fold into bounded buckets.
   void count_hypercall(std::uint64_t nr, std::uint64_t first_arg);
   void count_port(std::uint16_t port) { ++ports_[port]; }
+  // A hypercall that did its work budget and continues itself (re-issued by the guest).
+  void count_continuation() { ++continuations_; }
   void add(Phase phase, Duration time);
 
   std::uint64_t exits() const;
   std::uint64_t hypercalls(std::uint64_t nr) const;
   Duration time_in(Phase phase) const;
+  std::uint64_t continuations() const { return continuations_; }
   // One line: totals, time split, and the most frequent exit reasons, hypercalls and ports.
   std::string summary() const;
 
@@ -32,6 +35,7 @@ class ExitStats {
   std::map<std::uint32_t, std::uint64_t> exits_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::uint64_t> hypercalls_;
   std::map<std::uint16_t, std::uint64_t> ports_;
+  std::uint64_t continuations_ = 0;
   Duration guest_{}, handling_{}, halted_{};
 };
 

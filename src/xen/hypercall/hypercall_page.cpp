@@ -40,6 +40,16 @@ HypercallRequest decode_pio_hypercall(const kvm_regs& regs, bool long_mode, std:
   return req;
 }
 
+void set_hypercall_args(kvm_regs& regs, bool long_mode, const std::array<std::uint64_t, 6>& args) {
+  if (long_mode) {
+    regs.rdi = args[0], regs.rsi = args[1], regs.rdx = args[2];
+    regs.r10 = args[3], regs.r8 = args[4], regs.r9 = args[5];
+    return;
+  }
+  regs.rbx = low32(args[0]), regs.rcx = low32(args[1]), regs.rdx = low32(args[2]);
+  regs.rsi = low32(args[3]), regs.rdi = low32(args[4]), regs.rbp = low32(args[5]);
+}
+
 HypercallRequest decode_xen_exit(const kvm_xen_exit& exit, std::uint32_t vcpu) {
   HypercallRequest req;
   req.vcpu = vcpu;

@@ -4,6 +4,7 @@
 #include <linux/kvm.h>
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <span>
 
@@ -21,6 +22,10 @@ void fill_hypercall_page(std::span<std::byte, 4096> page);
 // A stub's `out` exit: number in EAX; args RDI RSI RDX R10 R8 R9 (64-bit) or
 // EBX ECX EDX ESI EDI EBP (32-bit, cut to 32 bits).
 HypercallRequest decode_pio_hypercall(const kvm_regs& regs, bool long_mode, std::uint32_t vcpu);
+
+// The inverse of the decoders: puts a continuation's arguments into the registers the guest's
+// hypercall ABI reads them from (32-bit callers: cut to 32 bits).
+void set_hypercall_args(kvm_regs& regs, bool long_mode, const std::array<std::uint64_t, 6>& args);
 
 // KVM_EXIT_XEN (type KVM_EXIT_XEN_HCALL): KVM already picked the registers for the mode.
 HypercallRequest decode_xen_exit(const kvm_xen_exit& exit, std::uint32_t vcpu);

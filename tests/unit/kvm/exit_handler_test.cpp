@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include <xen/grant_table.h>
+#include <xen/xen.h>
+
 #include "kvm/exit_handler.hpp"
 
 using namespace kxen;
@@ -53,6 +56,17 @@ struct FakeRegisters final : VcpuRegisters {
     return {};
   }
   std::expected<kvm_sregs, std::string> sregs() override { return s; }
+  // What KVM does on completion: the result into RAX, RIP past the trapping instruction.
+  std::uint64_t completion_result = 0;
+  int completions = 0;
+  int set_calls_at_completion = -1;
+  std::expected<void, std::string> complete_exit() override {
+    ++completions;
+    set_calls_at_completion = set_calls;
+    r.rax = completion_result;
+    r.rip += 3;
+    return {};
+  }
   void long_mode(std::uint8_t cpl) {
     s.efer = (1u << 10) | (1u << 8);
     s.cr0 = 0x80000001;
@@ -297,4 +311,64 @@ TEST_CASE("the exit handler counts exits, hypercalls and ports for the vCPU's su
   CHECK(line.find("xen 2") != std::string::npos);
   CHECK(line.find("event_channel_op/4 2") != std::string::npos);
   CHECK(line.find("0x80 1") != std::string::npos);
+}
+
+TEST_CASE("a continuation puts the call back: RIP at the VMCALL, number in RAX, new arguments", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  regs.long_mode(0);
+  regs.r.rip = 0xffffffff81001000;
+  regs.r.rax = __HYPERVISOR_grant_table_op;
+  regs.r.rdi = GNTTABOP_copy, regs.r.rsi = 0x5000, regs.r.rdx = 1000, regs.r.rbx = 0x77;
+  ExitHandler handler(0, regs, services);
+  auto& x = fr.xen_hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_copy, 0x5000);
+  services.next = continue_with({GNTTABOP_copy, 0x5000 + 256 * 40, 744, 0, 0, 0});
+  regs.completion_result = 0xdead;
+
+  CHECK(handler.handle(x) == ExitAction::resume);
+  CHECK(regs.completions == 1);
+  CHECK(regs.set_calls_at_completion == 0);  // KVM completes first, then the registers are rewritten
+  CHECK(regs.set_calls == 1);
+  CHECK(regs.r.rip == 0xffffffff81001000);
+  CHECK(regs.r.rax == __HYPERVISOR_grant_table_op);
+  CHECK(regs.r.rdi == GNTTABOP_copy);
+  CHECK(regs.r.rsi == 0x5000 + 256 * 40);
+  CHECK(regs.r.rdx == 744);
+  CHECK(regs.r.rbx == 0x77);  // not an argument register in 64-bit mode
+  CHECK(handler.stats().continuations() == 1);
+}
+
+TEST_CASE("a continuation through the hypercall page re-issues the stub's OUT with 32-bit arguments", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  regs.s.cr0 = 1;
+  regs.r.rip = 0x2005;  // the stub's OUT: KVM steps over it only when the exit completes
+  regs.r.rax = __HYPERVISOR_multicall;
+  regs.r.rbx = 0x9000, regs.r.rcx = 600;
+  ExitHandler handler(0, regs, services);
+  fr.pio(kHypercallPort, KVM_EXIT_IO_OUT, 4, __HYPERVISOR_multicall);
+  services.next = continue_with({0x1'0000'9000 + 256 * 32, 344, 0, 0, 0, 0});
+
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK(regs.completions == 1);
+  CHECK(regs.r.rip == 0x2005);
+  CHECK(regs.r.rax == __HYPERVISOR_multicall);
+  CHECK(regs.r.rbx == 0x9000 + 256 * 32);  // cut to 32 bits for a 32-bit caller
+  CHECK(regs.r.rcx == 344);
+}
+
+TEST_CASE("results that are not continuations never complete the exit early", "[kvm][exit]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  regs.long_mode(0);
+  ExitHandler handler(0, regs, services);
+  services.next = {0, VcpuAction::resume};
+  CHECK(handler.handle(fr.xen_hypercall(17, 0)) == ExitAction::resume);
+  fr.pio(kHypercallPort, KVM_EXIT_IO_OUT, 4, 17);
+  CHECK(handler.handle(fr.run()) == ExitAction::resume);
+  CHECK(regs.completions == 0);
+  CHECK(handler.stats().continuations() == 0);
 }
