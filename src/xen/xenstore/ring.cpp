@@ -142,6 +142,11 @@ std::size_t XenStoreRing::dropped_events() const {
   return shared_->dropped;
 }
 
+std::size_t XenStoreRing::queued_bytes() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->out_bytes;
+}
+
 // Copies request bytes out of the ring once; a message is complete when its header and its
 // whole payload have arrived, possibly over several calls. Called with shared_->mutex held.
 XenStoreRing::Input XenStoreRing::read_input(std::string& message, bool& consumed) {

@@ -43,6 +43,8 @@ class XenStoreRing final {
   bool broken() const;
   // Watch events dropped because the guest did not drain its ring.
   std::size_t dropped_events() const;
+  // Replies and events waiting for room in the response ring: at most about 256 KiB.
+  std::size_t queued_bytes() const;
 
  private:
   struct Shared;

@@ -232,3 +232,35 @@ TEST_CASE("xenstore ring rejects an unusable page", "[xenstore]") {
   std::vector<std::byte> small(100);
   CHECK_FALSE(XenStoreRing::create(store, 1, small, {}).has_value());
 }
+
+TEST_CASE("xenstore ring queues a bounded amount however many events one commit raises", "[xenstore]") {
+  RingFixture f;
+  std::uint32_t req_id = 0;
+  auto call = [&](std::uint32_t type, std::string_view payload, std::uint32_t tx = 0) {
+    f.guest.send(request(type, payload, ++req_id, tx));
+    f.ring->process();
+    for (int round = 0; round < 100 && f.ring->queued_bytes() > 0; ++round) {
+      f.guest.replies();
+      f.ring->process();
+    }
+    for (auto& r : f.guest.replies())
+      if (r.header.req_id == req_id) return r;
+    return Reply{};
+  };
+  const std::string token(200, 't');
+  for (int w = 0; w < 128; ++w) REQUIRE(call(XS_WATCH, "d\0"s + token + std::to_string(w) + '\0').header.type == XS_WATCH);
+  const auto started = call(XS_TRANSACTION_START, "\0"s);
+  REQUIRE(started.header.type == XS_TRANSACTION_START);
+  const auto tx = static_cast<std::uint32_t>(std::stoul(started.payload));
+  for (int i = 0; i < 200; ++i)
+    REQUIRE(call(XS_WRITE, "d/n" + std::to_string(i) + '\0' + "v", tx).header.type == XS_WRITE);
+  // The guest stops reading: 200 changes x 128 watches would be 5.8 MB of events.
+  f.guest.send(request(XS_TRANSACTION_END, "T\0"s, ++req_id, tx));
+  f.ring->process();
+  CHECK(f.ring->queued_bytes() <= 256 * 1024 + XENSTORE_PAYLOAD_MAX + sizeof(xsd_sockmsg));
+  CHECK(f.store.read("/local/domain/1/d/n199") == "v");
+  const auto after = f.guest.replies();
+  REQUIRE(after.size() > 1);
+  CHECK(after[0].header.type == XS_TRANSACTION_END);  // the reply comes before its events
+  CHECK(after[1].header.type == XS_WATCH_EVENT);
+}
