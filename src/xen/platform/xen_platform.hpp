@@ -125,7 +125,7 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::vector<std::uint64_t> read_extents(const Reservation& op, std::uint64_t first, std::uint64_t n, bool long_mode,
                                           GuestVirtual& gva);
   std::uint64_t apply_extents(bool populate, std::span<const std::uint64_t> gpfns, std::uint32_t order);
-  void discard_runs(std::vector<std::uint64_t> gpfns, std::uint64_t pages);
+  void discard_runs(std::span<const std::uint64_t> gpfns, std::uint64_t pages);
   HypercallOutcome change_reservation(bool populate, const HypercallRequest& request, GuestVirtual& gva);
   std::uint64_t current_pages() const;
   std::int64_t set_param(std::uint32_t index, std::uint64_t value);

@@ -84,12 +84,17 @@ TEST_CASE("balloon calls check the domain and the guest's pointers", "[platform]
 
 TEST_CASE("decrease_reservation discards exactly the listed pages, in merged runs", "[platform][budget]") {
   PlatformWorld w;
-  for (std::uint64_t p = kPfn; p < kPfn + 5; ++p) REQUIRE(w.memory.write_obj(p << kPageShift, p));
+  for (std::uint64_t p = kPfn; p < kPfn + 10; ++p) REQUIRE(w.memory.write_obj(p << kPageShift, p));
   // Out of order, with a gap at kPfn + 2 and a page listed twice (refused the second time).
   CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn + 3, kPfn, kPfn + 1, kPfn + 4, kPfn}) == 4);
   for (std::uint64_t p : {kPfn, kPfn + 1, kPfn + 3, kPfn + 4})
     CHECK(w.memory.read_obj<std::uint64_t>(p << kPageShift) == 0u);
   CHECK(w.memory.read_obj<std::uint64_t>((kPfn + 2) << kPageShift) == kPfn + 2);
+  // A run that grows downwards.
+  CHECK(reservation_op(w, XENMEM_decrease_reservation, {kPfn + 8, kPfn + 7, kPfn + 6}) == 3);
+  for (std::uint64_t p : {kPfn + 6, kPfn + 7, kPfn + 8}) CHECK(w.memory.read_obj<std::uint64_t>(p << kPageShift) == 0u);
+  CHECK(w.memory.read_obj<std::uint64_t>((kPfn + 5) << kPageShift) == kPfn + 5);
+  CHECK(w.memory.read_obj<std::uint64_t>((kPfn + 9) << kPageShift) == kPfn + 9);
 }
 
 TEST_CASE("long reservation lists continue with their progress in cmd's upper bits", "[platform][budget]") {
