@@ -70,7 +70,8 @@ void backend(FuzzInput& in, PlatformWorld& w, Backend& b) {
       auto m = gnt.map(in.u16() % 1024, in.u8() & 1);
       if (!m) break;
       if (m->writable_data().empty() != !m->writable()) invariant_failed("writable_data of a read-only grant");
-      for (auto& byte : m->writable_data().first(64)) byte = std::byte{0x5a};
+      const auto page = m->writable_data();
+      for (auto& byte : page.first(std::min<std::size_t>(64, page.size()))) byte = std::byte{0x5a};
       b.mappings.push_back(*m);
       break;
     }

@@ -115,6 +115,10 @@ struct PlatformWorld {
     hc.vcpu_count = kVcpus;
     hypercalls = std::make_unique<Hypercalls>(memory, host, hc);
     platform->register_hypercalls(*hypercalls);
+    // SCHEDOP_poll parks the calling vCPU thread until an event, its timeout (guest time, which
+    // only the input moves) or VM stop: as if the VM were stopping, every poll returns after
+    // validating its arguments instead of hanging the harness.
+    hypercalls->sched_poll().stop();
     gva_state = paging;
     gva = std::make_unique<PagedGuestVirtual>(memory, paging);
   }
