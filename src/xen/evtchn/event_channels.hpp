@@ -78,6 +78,9 @@ class EventChannels final {
   int bind_vcpu(const evtchn_bind_vcpu& op);
   int unmask(evtchn_port_t port);
   int reset(domid_t dom);
+  // EVTCHNOP_reset a step at a time: closes at most `budget` bound ports; true once none is
+  // left (the ABI is then 2-level again), false when the hypercall must continue.
+  std::expected<bool, int> reset_step(domid_t dom, std::uint32_t budget);
   int set_priority(const evtchn_set_priority& op);
   int init_control(evtchn_init_control& op);
   int expand_array(const evtchn_expand_array& op);

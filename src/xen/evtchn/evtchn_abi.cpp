@@ -47,11 +47,19 @@ int EventChannels::expand_array(const evtchn_expand_array& op) {
   });
 }
 
-int EventChannels::reset(domid_t dom) {
-  if (!is_self(dom)) return other_domain_error(dom);
-  return locked([&](Effects& fx) {
-    for (evtchn_port_t p = 1; p < ports_.size(); ++p)
-      if (ports_[p].state != State::free) close_locked(p, fx);
+std::expected<bool, int> EventChannels::reset_step(domid_t dom, std::uint32_t budget) {
+  if (!is_self(dom)) return std::unexpected(other_domain_error(dom));
+  bool finished = true;
+  locked([&](Effects& fx) {
+    std::uint32_t closed = 0;
+    for (evtchn_port_t p = 1; p < ports_.size(); ++p) {
+      if (ports_[p].state == State::free) continue;
+      if (closed++ == budget) {
+        finished = false;  // the next step carries on from the ports still bound
+        return 0;
+      }
+      close_locked(p, fx);
+    }
     if (fifo_) {
       delivery_ = two_level_.get();
       fifo_.reset();
@@ -59,6 +67,15 @@ int EventChannels::reset(domid_t dom) {
     }
     return 0;
   });
+  return finished;
+}
+
+int EventChannels::reset(domid_t dom) {
+  for (;;) {
+    const auto step = reset_step(dom, kHypercallWorkBudget);
+    if (!step) return step.error();
+    if (*step) return 0;
+  }
 }
 
 void EventChannels::set_two_level_delivery(std::unique_ptr<PortDelivery> delivery) {

@@ -34,6 +34,15 @@ HypercallOutcome with_struct(GuestVirtual& gva, std::uint64_t arg, bool out, Op&
 
 HypercallOutcome EventChannels::hypercall(const HypercallRequest& request, GuestVirtual& gva) {
   if (request.args[0] > 0xffffffffu) return result(-XEN_ENOSYS);
+  // Closing every port is a budget of ports per invocation, then the same call again (Xen's
+  // evtchn_reset is preemptible too): the ports closed so far are free, so it carries on.
+  if (request.args[0] == EVTCHNOP_reset) {
+    const auto op = gva.read_obj<evtchn_reset>(request.args[1]);
+    if (!op) return result(-XEN_EFAULT);
+    const auto step = reset_step(op->dom, kHypercallWorkBudget);
+    if (!step) return result(step.error());
+    return *step ? result(0) : continue_with(request.args);
+  }
   const HypercallOutcome outcome = dispatch(static_cast<std::uint32_t>(request.args[0]), request.args[1], gva);
   if (outcome.result < 0 && outcome.result != -XEN_ENOSYS)
     spdlog::debug("evtchn: vcpu {} op {} -> {}", request.vcpu, request.args[0], outcome.result);
@@ -60,8 +69,6 @@ HypercallOutcome EventChannels::dispatch(std::uint32_t cmd, std::uint64_t arg, G
       return with_struct<evtchn_bind_vcpu>(gva, arg, false, [&](auto& op) { return bind_vcpu(op); });
     case EVTCHNOP_unmask:
       return with_struct<evtchn_unmask>(gva, arg, false, [&](auto& op) { return unmask(op.port); });
-    case EVTCHNOP_reset:
-      return with_struct<evtchn_reset>(gva, arg, false, [&](auto& op) { return reset(op.dom); });
     case EVTCHNOP_init_control:
       return with_struct<evtchn_init_control>(gva, arg, true, [&](auto& op) { return init_control(op); });
     case EVTCHNOP_expand_array:

@@ -106,7 +106,7 @@ HypercallOutcome XenPlatform::event_channel_op(const HypercallRequest& request, 
   }
   if (cmd == EVTCHNOP_close) return close_port(request.args[1], gva);
   HypercallOutcome outcome = evtchn_->hypercall(request, gva);
-  if (outcome.result != 0) return outcome;
+  if (outcome.result != 0 || outcome.action == VcpuAction::restart) return outcome;
   if (cmd == EVTCHNOP_bind_virq) follow_timer_virq(request.args[1], gva);
   // After a switch to FIFO KVM's timer must stop raising 2-level bits; after a reset no port is left.
   if (cmd == EVTCHNOP_reset || cmd == EVTCHNOP_init_control) forget_all_timer_ports();

@@ -76,3 +76,37 @@ TEST_CASE("event_channel_op dispatches every supported op", "[evtchn]") {
   CHECK(call(EVTCHNOP_reset, evtchn_reset{DOMID_SELF}) == 0);
   CHECK(w.evtchn->abi() == EventAbi::two_level);
 }
+
+TEST_CASE("EVTCHNOP_reset closes a budget of ports per invocation, then continues", "[evtchn][budget]") {
+  EvtchnWorld w;
+  IdentityGva gva(w.memory);
+  constexpr int kPorts = 600;
+  for (int i = 0; i < kPorts; ++i) {
+    evtchn_bind_ipi bind{0, 0};
+    REQUIRE(w.evtchn->bind_ipi(bind) == 0);
+  }
+  auto bound = [&] {
+    int n = 0;
+    for (evtchn_port_t p = 1; p <= kPorts; ++p) {
+      evtchn_status st{};
+      st.dom = DOMID_SELF;
+      st.port = p;
+      if (w.evtchn->status(st) == 0 && st.status != EVTCHNSTAT_closed) ++n;
+    }
+    return n;
+  };
+  REQUIRE(w.memory.write_obj(kArg, evtchn_reset{DOMID_SELF}));
+  auto request = op(EVTCHNOP_reset);
+  int invocations = 1;
+  auto out = w.evtchn->hypercall(request, gva);
+  REQUIRE(out.action == VcpuAction::restart);
+  CHECK(out.restart_args == request.args);  // re-issued as it was: the closed ports are free now
+  CHECK(bound() == kPorts - static_cast<int>(kHypercallWorkBudget));
+  while (out.action == VcpuAction::restart && invocations < 10) {
+    out = w.evtchn->hypercall(request, gva);
+    ++invocations;
+  }
+  CHECK(out.result == 0);
+  CHECK(invocations == 3);
+  CHECK(bound() == 0);
+}
