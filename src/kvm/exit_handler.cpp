@@ -16,6 +16,7 @@ namespace {
 constexpr std::uint64_t kEferLma = 1u << 10;
 constexpr std::uint64_t kRflagsIf = 1u << 9;
 constexpr std::int64_t kXenEperm = -1;  // XEN_EPERM: hypercalls from guest user mode
+constexpr std::uint64_t kStubOutLength = 2;  // `out %eax, $imm8` in a hypercall-page stub
 
 PagingState paging_of(const kvm_sregs& s) { return PagingState{s.cr0, s.cr3, s.cr4, s.efer}; }
 // 64-bit hypercall ABI only in 64-bit code; compatibility-mode code uses the 32-bit one.
@@ -96,7 +97,7 @@ ExitAction ExitHandler::on_pio_hypercall() {
     PagedGuestVirtual virt(services_.memory(), paging_of(*sregs));
     outcome = services_.hypercall(request, virt);
   }
-  if (outcome.action == VcpuAction::restart) return restart_hypercall(*regs, request, outcome);
+  if (outcome.action == VcpuAction::restart) return restart_hypercall(*regs, request, outcome, kStubOutLength);
   regs->rax = static_cast<std::uint64_t>(outcome.result);
   if (!request.long_mode) regs->rax &= 0xffffffffu;
   if (auto r = registers_.set_regs(*regs); !r) return fail(r.error());
@@ -118,7 +119,7 @@ ExitAction ExitHandler::on_xen(kvm_run& run) {
     auto regs = registers_.regs();  // RIP still at the VMCALL: KVM steps over it only on completion
     if (!regs) return fail(regs.error());
     run.xen.u.hcall.result = run.xen.u.hcall.input;
-    return restart_hypercall(*regs, request, outcome);
+    return restart_hypercall(*regs, request, outcome, std::nullopt);
   }
   run.xen.u.hcall.result = static_cast<std::uint64_t>(outcome.result);
   return after_hypercall(outcome);
@@ -137,11 +138,19 @@ ExitAction ExitHandler::after_hypercall(const HypercallOutcome& outcome) {
 // Xen's continuation: the guest's registers go back to the trapping instruction (VMCALL, or the
 // stub's OUT) with the number in RAX and the continuation's arguments, so it issues the call again
 // after the vCPU has passed through KVM_RUN, where stop, kicks and posted work are seen.
+// `rewind`: how far back from the RIP after completion the instruction starts, for exits whose
+// RIP differs between KVMs (a PIO exit's RIP is at the OUT in KVM, already past it in PVM);
+// nullopt keeps the RIP of the exit, which KVM_EXIT_XEN always reports at the VMCALL.
 ExitAction ExitHandler::restart_hypercall(kvm_regs at_call, const HypercallRequest& request,
-                                          const HypercallOutcome& outcome) {
+                                          const HypercallOutcome& outcome, std::optional<std::uint64_t> rewind) {
   stats_.count_continuation();
-  set_hypercall_args(at_call, request.long_mode, outcome.restart_args);
   if (auto r = registers_.complete_exit(); !r) return fail(r.error());
+  if (rewind) {
+    auto after = registers_.regs();
+    if (!after) return fail(after.error());
+    at_call.rip = after->rip - *rewind;
+  }
+  set_hypercall_args(at_call, request.long_mode, outcome.restart_args);
   if (auto r = registers_.set_regs(at_call); !r) return fail(r.error());
   return ExitAction::resume;
 }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -65,7 +66,8 @@ class ExitHandler final {
   ExitAction on_power_port(std::uint16_t port, std::uint8_t value);
   ExitAction on_xen(kvm_run& run);
   ExitAction after_hypercall(const HypercallOutcome& outcome);
-  ExitAction restart_hypercall(kvm_regs at_call, const HypercallRequest& request, const HypercallOutcome& outcome);
+  ExitAction restart_hypercall(kvm_regs at_call, const HypercallRequest& request, const HypercallOutcome& outcome,
+                               std::optional<std::uint64_t> rewind);
   ExitAction on_wrmsr(kvm_run& run);
   ExitAction on_hlt();
   ExitAction on_mmio(kvm_run& run);

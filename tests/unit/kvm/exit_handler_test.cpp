@@ -58,13 +58,14 @@ struct FakeRegisters final : VcpuRegisters {
   std::expected<kvm_sregs, std::string> sregs() override { return s; }
   // What KVM does on completion: the result into RAX, RIP past the trapping instruction.
   std::uint64_t completion_result = 0;
+  std::uint64_t completion_step = 3;  // what KVM steps over; 0 where the exit's RIP is already past
   int completions = 0;
   int set_calls_at_completion = -1;
   std::expected<void, std::string> complete_exit() override {
     ++completions;
     set_calls_at_completion = set_calls;
     r.rax = completion_result;
-    r.rip += 3;
+    r.rip += completion_step;
     return {};
   }
   void long_mode(std::uint8_t cpl) {
@@ -340,23 +341,27 @@ TEST_CASE("a continuation puts the call back: RIP at the VMCALL, number in RAX, 
 }
 
 TEST_CASE("a continuation through the hypercall page re-issues the stub's OUT with 32-bit arguments", "[kvm][exit]") {
-  FakeRun fr;
-  FakeRegisters regs;
-  FakeServices services;
-  regs.s.cr0 = 1;
-  regs.r.rip = 0x2005;  // the stub's OUT: KVM steps over it only when the exit completes
-  regs.r.rax = __HYPERVISOR_multicall;
-  regs.r.rbx = 0x9000, regs.r.rcx = 600;
-  ExitHandler handler(0, regs, services);
-  fr.pio(kHypercallPort, KVM_EXIT_IO_OUT, 4, __HYPERVISOR_multicall);
-  services.next = continue_with({0x1'0000'9000 + 256 * 32, 344, 0, 0, 0, 0});
+  // KVM reports a PIO exit at the OUT and steps over it on completion; PVM reports it past the OUT.
+  for (const auto& [exit_rip, step] : {std::pair<std::uint64_t, std::uint64_t>{0x2005, 2}, {0x2007, 0}}) {
+    FakeRun fr;
+    FakeRegisters regs;
+    FakeServices services;
+    regs.s.cr0 = 1;
+    regs.r.rip = exit_rip;
+    regs.completion_step = step;
+    regs.r.rax = __HYPERVISOR_multicall;
+    regs.r.rbx = 0x9000, regs.r.rcx = 600;
+    ExitHandler handler(0, regs, services);
+    fr.pio(kHypercallPort, KVM_EXIT_IO_OUT, 4, __HYPERVISOR_multicall);
+    services.next = continue_with({0x1'0000'9000 + 256 * 32, 344, 0, 0, 0, 0});
 
-  CHECK(handler.handle(fr.run()) == ExitAction::resume);
-  CHECK(regs.completions == 1);
-  CHECK(regs.r.rip == 0x2005);
-  CHECK(regs.r.rax == __HYPERVISOR_multicall);
-  CHECK(regs.r.rbx == 0x9000 + 256 * 32);  // cut to 32 bits for a 32-bit caller
-  CHECK(regs.r.rcx == 344);
+    CHECK(handler.handle(fr.run()) == ExitAction::resume);
+    CHECK(regs.completions == 1);
+    CHECK(regs.r.rip == 0x2005);  // the stub's OUT
+    CHECK(regs.r.rax == __HYPERVISOR_multicall);
+    CHECK(regs.r.rbx == 0x9000 + 256 * 32);  // cut to 32 bits for a 32-bit caller
+    CHECK(regs.r.rcx == 344);
+  }
 }
 
 TEST_CASE("results that are not continuations never complete the exit early", "[kvm][exit]") {
