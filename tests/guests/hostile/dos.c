@@ -4,8 +4,8 @@
  * for vcpu-peer, which powers off.
  *   gnttab-copy  (64-bit) one GNTTABOP_copy of 2^31 - 1 operations on page tables that alias
  *                512 GiB of virtual addresses onto one page
- *   xs-tx-write  50,000 writes of one node inside one XenStore transaction
- *   xs-enospc    50,000 create + remove pairs of new nodes in one transaction past the quota
+ *   xs-tx-write  10,000 writes of one node inside one XenStore transaction
+ *   xs-enospc    10,000 create + remove pairs of new nodes in one transaction past the quota
  *   vcpu-peer    VCPUOP_get_runstate_info and register_vcpu_info naming vCPU 1 first thing */
 #include "../xen-abi/abi.h"
 #include "../xen-abi/xs_client.h"
@@ -13,7 +13,7 @@
 #include <xen/sched.h>
 #include <xen/vcpu.h>
 
-#define FLOOD_REQUESTS 50000u
+#define FLOOD_REQUESTS 10000u
 
 static void marker(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void marker(const char *fmt, ...)
