@@ -46,7 +46,7 @@ void guest_call(FuzzInput& in, PlatformWorld& w, unsigned which) {
     if (out.action != VcpuAction::restart) return;
     r.args = out.restart_args;
   }
-  invariant_failed("a hypercall continued itself more than 1024 times");
+  // Each invocation's work is bounded (-timeout); a guest may ask for more continuations.
 }
 
 // XENMEM_add_to_physmap of a grant frame (or shared_info), the struct built from the input.

@@ -13,7 +13,7 @@ using namespace kxen::fuzz;
 namespace {
 
 constexpr int kMaxOps = 64;
-constexpr int kMaxRestarts = 4096;  // continuations of one call (Xen re-executes them too)
+constexpr int kMaxRestarts = 4096;  // continuations of one call followed (Xen re-executes them too)
 
 // One argument register: a small number, a pointer into the scratch area, or raw bits.
 std::uint64_t argument(FuzzInput& in, const PlatformWorld& w) {
@@ -37,7 +37,8 @@ void hypercall(FuzzInput& in, PlatformWorld& w) {
     if (out.action != VcpuAction::restart) return;
     req.args = out.restart_args;
   }
-  invariant_failed("a hypercall continued itself more than kMaxRestarts times");
+  // A guest may legitimately ask for more (a multicall of 2^32 entries continues, as in Xen):
+  // each invocation's work is bounded (-timeout catches one that is not); the script moves on.
 }
 
 }  // namespace
