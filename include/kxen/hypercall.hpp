@@ -81,6 +81,9 @@ class HypercallHost {
   virtual void console_output(std::string_view bytes) = 0;             // console_io write, port 0xE9
   virtual std::size_t console_input(std::span<char> out) = 0;          // console_io read: queued input
   virtual void shutdown(ShutdownReason reason) = 0;                    // stops every vCPU
+  // A thread serving the guest cannot go on (e.g. out of memory): the VM stops as crashed, and
+  // `why` is the reason kxen reports.
+  virtual void failed(std::string_view /*why*/) { shutdown(ShutdownReason::crash); }
 };
 
 }  // namespace kxen

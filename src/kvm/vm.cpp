@@ -14,6 +14,7 @@
 #include "kvm/kvm_prefault.h"
 #include "kvm/pvh_entry.hpp"
 #include "kxen/log.hpp"
+#include "kvm/kvm_flex.h"
 #include "xen/hypercall/cpuid.hpp"
 #include "xen/hypercall/hypercall_page.hpp"
 
@@ -77,8 +78,11 @@ std::expected<void, std::string> Vm::setup_memory(const std::vector<RamRange>& r
     if (auto r = vm_.set_memory_region(region); !r) return r;
   }
   // Overlay pages the guest places later (shared_info, grant frames) follow into KVM memslots.
-  memory_.set_listener([this](const MemoryRegion& region, std::optional<Gpa>) {
-    if (auto r = vm_.set_memory_region(region); !r) spdlog::error("kvm: overlay at {:#x}: {}", region.gpa, r.error());
+  // RAM split around an overlay (add_to_physmap over RAM) arrives as removed + added slots.
+  memory_.set_listener([this](const MemoryRegion& region, GuestMemory::RegionEvent event) {
+    auto r = event == GuestMemory::RegionEvent::removed ? vm_.remove_memory_region(region.slot)
+                                                        : vm_.set_memory_region(region);
+    if (!r) spdlog::error("kvm: memslot {} at {:#x}+{:#x}: {}", region.slot, region.gpa, region.size, r.error());
   });
   return {};
 }
@@ -107,6 +111,20 @@ std::expected<void, std::string> Vm::prefault_ram(const std::vector<RamRange>& r
   return {};
 }
 
+namespace {
+// KVM derives CPUID.1:EDX.APIC from IA32_APIC_BASE's enable bit (set at reset), whatever
+// KVM_SET_CPUID2 said: with no LAPIC, clear it so the APIC stays hidden.
+std::expected<void, std::string> disable_apic_base(const VcpuFd& fd, bool bsp) {
+  constexpr std::uint32_t kMsrApicBase = 0x1b;
+  constexpr std::uint64_t kApicBaseBsp = 1ull << 8;
+  kvm_msr_entry entry{};
+  entry.index = kMsrApicBase;
+  entry.data = 0xfee00000ull | (bsp ? kApicBaseBsp : 0);
+  if (kxen_kvm_set_msrs(fd.get(), &entry, 1) != 0) return std::unexpected(std::string("KVM_SET_MSRS(IA32_APIC_BASE) failed"));
+  return {};
+}
+}  // namespace
+
 std::expected<void, std::string> Vm::setup_vcpus(std::uint32_t count) {
   auto host_cpuid = kvm_.supported_cpuid();
   if (!host_cpuid) return std::unexpected(host_cpuid.error());
@@ -121,7 +139,12 @@ std::expected<void, std::string> Vm::setup_vcpus(std::uint32_t count) {
     // Per-vCPU upcall vectors are LAPIC interrupts (edge): KVM's global callback vector is
     // level-checked on evtchn_upcall_pending instead. Xen >= 4.17 offers them too.
     cpuid.upcall_vector = transport_ == TransportKind::kvm_xen;
+    // Only kvm-xen has KVM's in-kernel LAPIC; the hypercall-page transport hides the APIC (and the MADT).
+    cpuid.lapic = transport_ == TransportKind::kvm_xen;
     if (auto r = vcpu_fd->set_cpuid(merge_guest_cpuid(*host_cpuid, id, cpuid)); !r) return std::unexpected(r.error());
+    if (!cpuid.lapic) {
+      if (auto r = disable_apic_base(*vcpu_fd, id == 0); !r) return std::unexpected(r.error());
+    }
     vcpus_.push_back(std::make_unique<Vcpu>(id, std::move(*vcpu_fd), *this));
   }
   return {};
@@ -219,6 +242,8 @@ bool Vm::install_hypercall_page(std::uint64_t msr_value) {
 void Vm::shutdown(ShutdownReason reason) {
   stop(reason, fmt::format("the guest requested SCHEDOP_shutdown reason {}", static_cast<std::uint32_t>(reason)));
 }
+
+void Vm::failed(std::string_view why) { stop(ShutdownReason::crash, std::string(why)); }
 
 void Vm::guest_crashed(std::uint32_t vcpu, std::string_view why) {
   spdlog::error("vcpu{}: {}", vcpu, why);

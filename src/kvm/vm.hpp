@@ -78,6 +78,7 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   void console_output(std::string_view bytes) override;
   std::size_t console_input(std::span<char> out) override;
   void shutdown(ShutdownReason reason) override;
+  void failed(std::string_view why) override;
 
   // VcpuKicker
   void kick_vcpu(std::uint32_t vcpu) override;

@@ -64,7 +64,7 @@ void XenPlatform::register_hypercalls(Hypercalls& hypercalls) {
 
 void XenPlatform::thread_failed(std::string_view subsystem, std::string_view what) {
   spdlog::error("{}: {}; the VM stops", subsystem, what);
-  if (HypercallHost* host = host_.load()) host->shutdown(ShutdownReason::crash);
+  if (HypercallHost* host = host_.load()) host->failed(fmt::format("{}: {}", subsystem, what));
 }
 
 std::uint64_t XenPlatform::hvm_param(std::uint32_t index) const {
