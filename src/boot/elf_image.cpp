@@ -32,8 +32,9 @@ std::optional<std::string> check_header(Elf* elf, const GElf_Ehdr& eh, std::size
   if (eh.e_ident[EI_DATA] != ELFDATA2LSB) return "ELF is not little-endian; not an x86 kernel";
   if (cls == ELFCLASS64 && eh.e_machine != EM_X86_64)
     return fmt::format("ELF machine {} is not x86-64 (EM_X86_64)", eh.e_machine);
-  if (cls == ELFCLASS32 && eh.e_machine != EM_386)
-    return fmt::format("ELF machine {} is not i386 (EM_386)", eh.e_machine);
+  // A 32-bit container around 64-bit code (objcopy -O elf32-x86-64) is a common PVH packaging; Xen boots it.
+  if (cls == ELFCLASS32 && eh.e_machine != EM_386 && eh.e_machine != EM_X86_64)
+    return fmt::format("ELF machine {} is not i386 (EM_386) or x86-64 (EM_X86_64)", eh.e_machine);
   if (cls != ELFCLASS32 && cls != ELFCLASS64) return "ELF class is neither 32- nor 64-bit";
   if (eh.e_phnum == 0 || eh.e_phoff == 0) return "ELF has no program headers";
   if (eh.e_phnum == PN_XNUM) return "ELF uses extended program header numbering; no kernel needs that";
