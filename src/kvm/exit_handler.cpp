@@ -173,10 +173,13 @@ ExitAction ExitHandler::on_hlt() {
 }
 
 ExitAction ExitHandler::on_mmio(kvm_run& run) {
-  // No emulated MMIO devices yet: reads float high, writes are dropped.
+  // No emulated MMIO devices yet: reads float high, writes are dropped, as for absent ports.
   if (!run.mmio.is_write) std::memset(run.mmio.data, 0xff, sizeof(run.mmio.data));
-  KXEN_GUEST_WARN("vcpu{}: MMIO {} at {:#x} with no device", vcpu_, run.mmio.is_write ? "write" : "read",
-                  run.mmio.phys_addr);
+  // Probing absent devices (HPET at 0xfed00000, ...) is normal for a guest: debug level, rate-limited.
+  static RateLimit limit;
+  if (limit.allow())
+    spdlog::debug("vcpu{}: MMIO {} of {} bytes at {:#x} with no device", vcpu_,
+                  run.mmio.is_write ? "write" : "read", run.mmio.len, run.mmio.phys_addr);
   return ExitAction::resume;
 }
 
