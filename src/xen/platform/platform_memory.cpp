@@ -5,6 +5,7 @@
 #include <xen/memory.h>
 
 #include "kxen/log.hpp"
+#include "xen/evtchn/two_level.hpp"
 
 namespace kxen {
 
@@ -111,8 +112,11 @@ std::int64_t XenPlatform::add_to_physmap(std::uint32_t space, std::uint64_t idx,
 
 std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn, bool long_mode) {
   const Gpa gpa = gpfn << kPageShift;
-  // Linux picks a RAM page (it becomes shared_info in place); others pick a hole (an overlay).
-  if (!memory_.is_ram(gpa, kPageSize)) {
+  // Linux picks a RAM page (it becomes shared_info in place, and RAM again once moved away);
+  // others pick a hole or a grant frame's page (an overlay, which evicts what was there).
+  if (memory_.is_ram(gpa, kPageSize)) {
+    memory_.unmap_overlay(kSharedInfoOverlayKey);  // as Xen: the old place leaves the physmap
+  } else {
     if (auto err = memory_.map_overlay(kSharedInfoOverlayKey, gpa, kPageSize)) {
       KXEN_GUEST_WARN("xen: shared_info at {:#x}: {}", gpa, *err);
       return -XEN_EINVAL;
@@ -121,9 +125,10 @@ std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn, bool long_mode) {
   auto page = memory_.span(gpa, kPageSize);
   if (!page) return -XEN_EINVAL;
   std::fill(page->begin(), page->end(), std::byte{0});
-  // Every event channel starts masked, as on Xen.
-  auto* info = reinterpret_cast<shared_info*>(page->data());
-  std::fill(std::begin(info->evtchn_mask), std::end(info->evtchn_mask), ~xen_ulong_t{0});
+  // Every event channel starts masked, as on Xen, in the layout of the caller's mode (Xen latches
+  // the 32-bit shared_info for a guest calling from 32-bit mode).
+  const auto layout = TwoLevelLayout::for_guest(long_mode);
+  std::fill_n(page->begin() + static_cast<std::ptrdiff_t>(layout.mask_off), layout.ports() / 8, std::byte{0xff});
   // Recorded only once KVM agreed, so user space and KVM never disagree about the page.
   if (accel_ && (!accel_->set_long_mode(long_mode) || !accel_->set_shared_info(gpa))) return -XEN_EINVAL;
   {
