@@ -125,10 +125,11 @@ std::expected<std::unique_ptr<Vm>, BootFailure> boot_vm(const RunOptions& option
   auto vm = Vm::create(config);
   if (!vm) return std::unexpected(BootFailure{vm.error().starts_with("--") ? kExitUsage : kExitError, vm.error()});
 
-  // MADT: one LAPIC per vCPU; the IOAPIC only where KVM emulates one (the kvm-xen transport).
+  // MADT: one LAPIC per vCPU and the IOAPIC only where KVM emulates them (the kvm-xen transport);
+  // elsewhere no MADT, as CPUID shows no APIC there.
+  const bool kvm_irqchip = (*vm)->transport() == TransportKind::kvm_xen;
   auto rsdp = boot::acpi::write_acpi_tables(
-      (*vm)->memory(), boot::acpi::AcpiConfig{.vcpus = options.vcpus,
-                                              .ioapic = (*vm)->transport() == TransportKind::kvm_xen});
+      (*vm)->memory(), boot::acpi::AcpiConfig{.vcpus = options.vcpus, .ioapic = kvm_irqchip, .lapic = kvm_irqchip});
   if (!rsdp) return std::unexpected(BootFailure{kExitUsage, rsdp.error()});
 
   boot::BootConfig boot_config;

@@ -36,9 +36,11 @@ struct Layout {
 
 Layout plan(const AcpiConfig& cfg) {
   Layout l{};
-  l.xsdt_len = sizeof(SdtHeader) + 2 * kXsdtEntrySize;
-  l.madt_len = sizeof(MadtHeader) + cfg.vcpus * sizeof(MadtLocalApic) +
-               (cfg.ioapic ? sizeof(MadtIoApic) : 0);
+  // Without a LAPIC there is nothing for an MADT to describe; the XSDT lists the FADT alone.
+  l.xsdt_len = sizeof(SdtHeader) + (cfg.lapic ? 2 : 1) * kXsdtEntrySize;
+  l.madt_len = cfg.lapic ? sizeof(MadtHeader) + cfg.vcpus * sizeof(MadtLocalApic) +
+                               (cfg.ioapic ? sizeof(MadtIoApic) : 0)
+                         : 0;
   l.dsdt_len = sizeof(SdtHeader) + kS5Aml.size();
   l.rsdp = 0;
   l.xsdt = align_up(l.rsdp + sizeof(Rsdp));
@@ -95,7 +97,7 @@ void emit_rsdp(std::vector<std::byte>& out, const Layout& l, Gpa base) {
 void emit_xsdt(std::vector<std::byte>& out, const Layout& l, Gpa base) {
   put(out, l.xsdt, make_header("XSDT", l.xsdt_len, kXsdtRevision));
   put(out, l.xsdt + sizeof(SdtHeader), std::uint64_t{base + l.fadt});
-  put(out, l.xsdt + sizeof(SdtHeader) + kXsdtEntrySize, std::uint64_t{base + l.madt});
+  if (l.madt_len) put(out, l.xsdt + sizeof(SdtHeader) + kXsdtEntrySize, std::uint64_t{base + l.madt});
   seal(out, l.xsdt, l.xsdt_len, offsetof(SdtHeader, checksum));
 }
 
@@ -121,6 +123,7 @@ void emit_fadt(std::vector<std::byte>& out, const Layout& l, const AcpiConfig& c
 }
 
 void emit_madt(std::vector<std::byte>& out, const Layout& l, const AcpiConfig& cfg) {
+  if (!cfg.lapic) return;
   MadtHeader m{};
   m.header = make_header("APIC", l.madt_len, kMadtRevision);
   m.local_apic_address = kLocalApicAddress;
@@ -143,6 +146,7 @@ void emit_dsdt(std::vector<std::byte>& out, const Layout& l) {
 std::optional<std::string> check_config(const AcpiConfig& cfg) {
   if (cfg.vcpus == 0 || cfg.vcpus > kMaxVcpus)
     return fmt::format("acpi: {} vCPUs; the MADT describes 1..{}", cfg.vcpus, kMaxVcpus);
+  if (!cfg.lapic && cfg.vcpus > 1) return fmt::format("acpi: {} vCPUs without local APICs", cfg.vcpus);
   if (cfg.base % kTableAlign != 0) return fmt::format("acpi: base {:#x} is not 16-byte aligned", cfg.base);
   if (cfg.base >= kFourGiB || cfg.size_limit > kFourGiB - cfg.base)
     return fmt::format("acpi: area {:#x}+{:#x} is not below 4 GiB", cfg.base, cfg.size_limit);
@@ -172,7 +176,7 @@ std::expected<AcpiTables, std::string> build_acpi_tables(const AcpiConfig& cfg) 
   t.rsdp = cfg.base + l.rsdp;
   t.xsdt = cfg.base + l.xsdt;
   t.fadt = cfg.base + l.fadt;
-  t.madt = cfg.base + l.madt;
+  t.madt = cfg.lapic ? cfg.base + l.madt : 0;
   t.dsdt = cfg.base + l.dsdt;
   t.bytes.assign(l.end, std::byte{0});
   emit_dsdt(t.bytes, l);

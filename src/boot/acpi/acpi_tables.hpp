@@ -28,12 +28,13 @@ struct AcpiConfig {
   std::uint16_t sleep_status_port = kSleepStatusPort;
   std::uint16_t reset_port = kResetPort;
   bool ioapic = true;                     // describe KVM's in-kernel IOAPIC in the MADT
+  bool lapic = true;                      // false: no local APIC exists, so no MADT at all
 };
 
 struct AcpiTables {
   Gpa base = 0;                  // GPA of bytes[0]
   Gpa rsdp = 0;                  // for hvm_start_info.rsdp_paddr
-  Gpa xsdt = 0, fadt = 0, madt = 0, dsdt = 0;
+  Gpa xsdt = 0, fadt = 0, madt = 0, dsdt = 0;  // madt 0: none (no LAPIC)
   std::vector<std::byte> bytes;  // every table, laid out from base
 };
 

@@ -14,6 +14,9 @@ constexpr std::uint32_t kHypervisorRangeEnd = 0x4fffffff;
 constexpr std::uint32_t kLeaf1HypervisorBit = 1u << 31;
 constexpr std::uint32_t kExtFeatures = 0x80000001;
 constexpr std::uint32_t kRdtscpBit = 1u << 27;  // CPUID 0x80000001 EDX
+constexpr std::uint32_t kApicBit = 1u << 9;       // CPUID 1 and 0x80000001 EDX
+constexpr std::uint32_t kX2apicBit = 1u << 21;    // CPUID 1 ECX
+constexpr std::uint32_t kTscDeadlineBit = 1u << 24;  // CPUID 1 ECX: a LAPIC timer mode
 
 kvm_cpuid_entry2 leaf(std::uint32_t function, std::uint32_t eax, std::uint32_t ebx = 0, std::uint32_t ecx = 0,
                       std::uint32_t edx = 0) {
@@ -47,7 +50,7 @@ void add_time_leaf(std::vector<kvm_cpuid_entry2>& out, const XenCpuidConfig& c, 
 
 std::uint32_t hvm_flags(const XenCpuidConfig& c) {
   std::uint32_t flags = XEN_HVM_CPUID_IOMMU_MAPPINGS | XEN_HVM_CPUID_VCPU_ID_PRESENT | XEN_HVM_CPUID_DOMID_PRESENT;
-  if (c.x2apic_virt) flags |= XEN_HVM_CPUID_X2APIC_VIRT;
+  if (c.x2apic_virt && c.lapic) flags |= XEN_HVM_CPUID_X2APIC_VIRT;
   if (c.upcall_vector) flags |= XEN_HVM_CPUID_UPCALL_VECTOR;
   return flags;
 }
@@ -80,6 +83,10 @@ std::vector<kvm_cpuid_entry2> merge_guest_cpuid(std::span<const kvm_cpuid_entry2
     if (e.function == 1) {
       e.ecx |= kLeaf1HypervisorBit;
       e.ebx = (e.ebx & 0x00ffffffu) | ((vcpu_id & 0xffu) << 24);
+      // A guest told of an APIC that is not there takes #GP on its first x2APIC MSR.
+      if (!config.lapic) e.edx &= ~kApicBit, e.ecx &= ~(kX2apicBit | kTscDeadlineBit);
+    } else if (e.function == kExtFeatures && !config.lapic) {
+      e.edx &= ~kApicBit;
     } else if (e.function == 0xb || e.function == 0x1f) {
       e.edx = vcpu_id;
     }

@@ -17,6 +17,7 @@ struct XenCpuidConfig {
   std::uint64_t tsc_offset = 0;    // informational offset in the time leaf (Xen's vtsc_offset)
   bool upcall_vector = false;      // HVMOP_set_evtchn_upcall_vector is served
   bool x2apic_virt = false;        // x2APIC MSR accesses do not exit to user space
+  bool lapic = true;               // false: no in-kernel LAPIC, so APIC, x2APIC and TSC-deadline are hidden
   std::uint16_t domid = 1;
 };
 
@@ -27,7 +28,8 @@ std::vector<kvm_cpuid_entry2> xen_cpuid_leaves(std::uint32_t vcpu_id, const XenC
 // Pure: host table (KVM_GET_SUPPORTED_CPUID) → this vCPU's table for KVM_SET_CPUID2. Drops
 // every host leaf in 0x40000000-0x4fffffff (no KVM signature next to Xen's), adds the Xen
 // leaves, sets leaf 1 ECX.hypervisor and EBX[31:24] = APIC ID = vcpu id, and the x2APIC id
-// (EDX) of every leaf 0xb / 0x1f subleaf. Other entries, flags and indices are kept as given.
+// (EDX) of every leaf 0xb / 0x1f subleaf; without config.lapic it clears the APIC bits (leaf 1
+// EDX.APIC, ECX.x2APIC and ECX.TSC-deadline; 0x80000001 EDX.APIC). Other entries are kept as given.
 std::vector<kvm_cpuid_entry2> merge_guest_cpuid(std::span<const kvm_cpuid_entry2> host, std::uint32_t vcpu_id,
                                                 const XenCpuidConfig& config);
 

@@ -125,6 +125,22 @@ TEST_CASE("acpi: RSDP points at an XSDT listing FADT and MADT", "[acpi]") {
   CHECK(find_table(g, "APIC") != 0);
 }
 
+TEST_CASE("acpi: without a LAPIC (hypercall-page transport) the XSDT lists the FADT and no MADT", "[acpi]") {
+  AcpiConfig cfg;
+  cfg.lapic = false;
+  cfg.ioapic = false;
+  Guest g(cfg);
+  const auto r = check_rsdp(g);
+  const auto entries = xsdt_entries(g, r.xsdt_address);
+  REQUIRE(entries.size() == 1);
+  CHECK(find_table(g, "FACP") != 0);
+  auto tables = build_acpi_tables(cfg);
+  REQUIRE(tables);
+  CHECK(tables->madt == 0);
+  cfg.vcpus = 2;
+  CHECK_FALSE(build_acpi_tables(cfg).has_value());  // APs are started through LAPICs
+}
+
 TEST_CASE("acpi: MADT has one enabled LAPIC per vCPU with UID = APIC ID = vCPU id", "[acpi]") {
   for (std::uint32_t vcpus : {1u, 2u, 4u, 64u, 255u}) {
     INFO("vcpus " << vcpus);

@@ -127,3 +127,29 @@ TEST_CASE("CPUID: config flags and per-vCPU ids", "[hypercall]") {
   CHECK(std::count_if(t.begin(), t.end(), [](auto& e) { return e.function < 0x40000000 || e.function > 0x4fffffff; }) ==
         static_cast<long>(host.size()) - 3);
 }
+
+TEST_CASE("CPUID without an in-kernel LAPIC hides APIC, x2APIC and TSC-deadline (hypercall-page)", "[hypercall]") {
+  XenCpuidConfig config;
+  config.x2apic_virt = true;
+  config.lapic = false;
+  const auto t = merge_guest_cpuid(host_table(), 0, config);
+  const auto l1 = find(t, 1);
+  REQUIRE(l1);
+  CHECK((l1->edx & (1u << 9)) == 0);   // APIC
+  CHECK((l1->ecx & (1u << 21)) == 0);  // x2APIC
+  CHECK((l1->ecx & (1u << 24)) == 0);  // TSC-deadline
+  CHECK((l1->ecx & (1u << 31)) != 0);  // still a hypervisor
+  CHECK((l1->edx & ~(1u << 9)) == (0xbfebfbffu & ~(1u << 9)));  // nothing else changes
+  const auto ext = find(t, 0x80000001);
+  REQUIRE(ext);
+  CHECK((ext->edx & (1u << 9)) == 0);
+  CHECK((ext->edx & (1u << 27)) != 0);  // RDTSCP kept
+  const auto hvm = find(t, 0x40000004);
+  REQUIRE(hvm);
+  CHECK((hvm->eax & XEN_HVM_CPUID_X2APIC_VIRT) == 0);
+
+  config.lapic = true;
+  const auto with = find(merge_guest_cpuid(host_table(), 0, config), 1);
+  CHECK((with->ecx & (1u << 21)) != 0);
+  CHECK((with->edx & (1u << 9)) != 0);
+}
