@@ -221,3 +221,51 @@ TEST_CASE("translate through the GuestVirtual interface follows the page walk", 
   CHECK(virt.translate(0x1234, true) == std::optional<std::uint64_t>(0x1234));
   CHECK(virt.translate(0x1234, false) == flat.translate(0x1234, Access::read));
 }
+
+// Tables written byte by byte as a 32-bit PAE guest does (tests/guests/pae): the PDPT only
+// 32-byte aligned inside a page, 2 MiB identity pages, and a 4 KiB window of NX, supervisor-only
+// pages mapped in reverse onto other frames.
+TEST_CASE("PAE paging with hand-built tables: 32-byte-aligned PDPT, 2 MiB and 4 KiB, NX, supervisor-only", "[hypercall]") {
+  Machine m;
+  constexpr Gpa kPdpt = 0x10a020;  // CR3 bits 31:5
+  constexpr Gpa kPdLow = 0x200000, kPdWin = 0x201000, kPtWin = 0x202000;
+  constexpr std::uint64_t P = 1, RW = 2, PS = 1ull << 7, NX = 1ull << 63;  // US (bit 2) clear: supervisor-only
+  REQUIRE(m.mem.write_obj<std::uint64_t>(kPdpt + 0, kPdLow | P));
+  REQUIRE(m.mem.write_obj<std::uint64_t>(kPdpt + 8, kPdWin | P));
+  for (std::uint64_t i = 0; i < 512; ++i) REQUIRE(m.mem.write_obj<std::uint64_t>(kPdLow + i * 8, (i << 21) | P | RW | PS));
+  REQUIRE(m.mem.write_obj<std::uint64_t>(kPdWin, kPtWin | P | RW));
+  REQUIRE(m.mem.write_obj<std::uint64_t>(kPtWin + 0, 0x301000 | P | RW | NX));
+  REQUIRE(m.mem.write_obj<std::uint64_t>(kPtWin + 8, 0x300000 | P | NX));  // read-only
+
+  PagingState s{};
+  s.cr0 = (1ull << 31) | (1ull << 16) | 1;  // PG, WP, PE
+  s.cr3 = kPdpt;
+  s.cr4 = 1ull << 5;                        // PAE
+  s.efer = 1ull << 11;                      // NXE, no LME/LMA
+  PagedGuestVirtual gv(m.mem, s);
+  REQUIRE(gv.mode() == PagingMode::pae);
+  CHECK(gv.translate(0x00105678, Access::write) == Gpa{0x105678});    // 2 MiB identity page
+  CHECK(gv.translate(0x3fffffff, Access::read) == Gpa{0x3fffffff});    // last byte of PD 0
+  CHECK(gv.translate(0x40000123, Access::write) == Gpa{0x301123});     // 4 KiB, NX, supervisor-only
+  CHECK(gv.translate(0x40001010, Access::read) == Gpa{0x300010});
+  CHECK_FALSE(gv.translate(0x40001010, Access::write));                // RO with CR0.WP
+  CHECK_FALSE(gv.translate(0x40002000, Access::read));                 // PTE not present
+  CHECK_FALSE(gv.translate(0x80000000, Access::read));                 // PDPTE 2 not present
+  CHECK_FALSE(gv.translate(0x100000000ull, Access::read));             // beyond 32 bits
+
+  // A buffer straddling the window's two pages lands in both frames, in table order.
+  std::array<std::byte, 8> bytes{};
+  bytes.fill(std::byte{0x5a});
+  s.cr0 &= ~(1ull << 16);  // WP off: supervisor writes ignore RW
+  PagedGuestVirtual no_wp(m.mem, s);
+  REQUIRE(no_wp.write(0x40000ffc, bytes));
+  CHECK(m.mem.read_obj<std::uint32_t>(0x301ffc) == 0x5a5a5a5au);
+  CHECK(m.mem.read_obj<std::uint32_t>(0x300000) == 0x5a5a5a5au);
+
+  SECTION("without EFER.NXE the NX bit is reserved") {
+    s.efer = 0;
+    PagedGuestVirtual no_nx(m.mem, s);
+    CHECK_FALSE(no_nx.translate(0x40000123, Access::read));
+    CHECK(no_nx.translate(0x00105678, Access::read) == Gpa{0x105678});
+  }
+}
