@@ -40,6 +40,9 @@ std::expected<Fd, std::string> make_eventfd() {
   return fd;
 }
 
+// The backend whose I/O thread this is, if any.
+thread_local const ConsoleBackend* serving_backend = nullptr;
+
 }  // namespace
 
 std::expected<std::unique_ptr<ConsoleBackend>, std::string> ConsoleBackend::create(ConsoleConfig config,
@@ -76,6 +79,7 @@ std::optional<std::string> ConsoleBackend::attach_ring(std::span<std::byte> page
 }
 
 void ConsoleBackend::start() {
+  std::lock_guard lock(thread_mutex_);
   if (thread_.joinable()) return;
   stop_requested_.store(false);
   const bool tty = config_.input_fd >= 0 && ::isatty(config_.input_fd) == 1;
@@ -90,11 +94,20 @@ void ConsoleBackend::start() {
 }
 
 void ConsoleBackend::stop() {
-  if (!thread_.joinable()) return;
+  if (serving_backend == this) {  // on_escape on the I/O thread: run() sees the request and exits
+    stop_requested_.store(true);
+    signal_eventfd(wake_fd_.get());
+    return;
+  }
+  std::thread serving;
+  {
+    std::lock_guard lock(thread_mutex_);
+    serving = std::move(thread_);
+  }
+  if (!serving.joinable()) return;
   stop_requested_.store(true);
   signal_eventfd(wake_fd_.get());
-  if (thread_.get_id() == std::this_thread::get_id()) return;  // run() sees the request and exits
-  thread_.join();
+  serving.join();
   terminal_.restore();
 }
 
@@ -115,6 +128,7 @@ std::size_t ConsoleBackend::read_early_input(std::span<char> out) {
 }
 
 void ConsoleBackend::run() {
+  serving_backend = this;
   try {
     serve();
   } catch (const std::exception& e) {

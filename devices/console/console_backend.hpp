@@ -99,6 +99,7 @@ class ConsoleBackend final {
   InputQueue queue_;
   bool connected_ = false;
 
+  std::mutex thread_mutex_;  // a leaf: guards thread_ between start() and stop() from any thread
   std::thread thread_;
 };
 
