@@ -73,3 +73,16 @@ dos_check_continuations() {
         fail "$dos_name: the 2^31-operation copy returned early"
     fi
 }
+
+# dos_copy_attack KXEN_RUN_ARGS...: the 2^31-operation GNTTABOP_copy: after 2 s inside it kxen
+# answers SIGUSR1, has continued the call at least 100 times, kept its memory and stops on SIGTERM.
+dos_copy_attack() {
+    dos_start copy "$@"
+    dos_wait_marker 'gnttab-copy: one GNTTABOP_copy' 60
+    before=$(dos_rss_kib)
+    sleep 2
+    dos_check_sigusr1
+    dos_check_continuations 100
+    dos_check_growth "2 s of copy operations" "$before" "$(dos_rss_kib)" 2048
+    dos_check_sigterm
+}

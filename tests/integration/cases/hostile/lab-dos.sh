@@ -22,14 +22,7 @@ for attack in xs-tx-write xs-enospc; do
     dos_check_sigterm
 done
 
-dos_start copy --transport kvm-xen --cmdline "hcall=direct gnttab-copy" --kernel "$guest"
-dos_wait_marker 'gnttab-copy: one GNTTABOP_copy' 60
-before=$(dos_rss_kib)
-sleep 2
-dos_check_sigusr1
-dos_check_continuations 100
-dos_check_growth "2 s of copy operations" "$before" "$(dos_rss_kib)" 2048
-dos_check_sigterm
+dos_copy_attack --transport kvm-xen --cmdline "hcall=direct gnttab-copy" --kernel "$guest"
 
 # Each start races vCPU 0's first hypercalls naming vCPU 1 against vCPU 1's thread start.
 starts=${KXEN_PEER_STARTS:-40}
