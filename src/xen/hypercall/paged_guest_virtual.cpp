@@ -1,5 +1,7 @@
 #include "xen/hypercall/paged_guest_virtual.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 namespace kxen {
@@ -17,7 +19,6 @@ constexpr std::uint64_t kPresent = 1ull << 0;
 constexpr std::uint64_t kRw = 1ull << 1;
 constexpr std::uint64_t kPs = 1ull << 7;
 constexpr std::uint64_t kNx = 1ull << 63;
-constexpr std::uint64_t kPdptePaeReserved = 0x1e6;  // bits 1,2,5-8 of a PAE PDPTE
 constexpr std::uint64_t kFourGiB = 1ull << 32;
 
 constexpr std::uint64_t bits(unsigned hi, unsigned lo) {  // mask of bits [hi:lo]
@@ -83,7 +84,9 @@ std::uint64_t PagedGuestVirtual::reserved_bits(int level) const {
   if (!(state_.efer & kEferNxe)) reserved |= kNx;
   if (mode_ == PagingMode::pae) {
     reserved |= bits(62, max_phys_bits_);
-    if (level == 3) reserved |= kPdptePaeReserved | kNx;
+    // Bits 1,2,5-8 of a PDPTE are not checked: AMD (NPT) walks PDPTEs like other entries and sets
+    // their Accessed bit (5), and Intel refuses bad ones at MOV CR3 already. Xen checks only P too.
+    if (level == 3) reserved |= kNx;
   } else if (level >= 4) {
     reserved |= kPs;  // no huge pages above 1 GiB
   }
@@ -98,7 +101,11 @@ std::optional<Gpa> PagedGuestVirtual::walk_wide(std::uint64_t gva, bool write) c
     const unsigned shift = 12 + 9 * static_cast<unsigned>(level - 1);
     const std::uint64_t index = (gva >> shift) & ((pae && level == 3) ? 0x3 : 0x1ff);
     const auto entry = memory_.read_obj<std::uint64_t>(table + index * 8);
-    if (!entry || !(*entry & kPresent) || (*entry & reserved_bits(level))) return std::nullopt;
+    if (!entry || !(*entry & kPresent) || (*entry & reserved_bits(level))) {
+      spdlog::trace("walk: gva {:#x} fails at level {}: entry {:#x} at {:#x} (cr3 {:#x} cr4 {:#x} efer {:#x})", gva, level,
+                    entry.value_or(0), table + index * 8, state_.cr3, state_.cr4, state_.efer);
+      return std::nullopt;
+    }
     const bool pdpte = pae && level == 3;  // has no RW bit and cannot map a page
     if (!pdpte && !write_allowed(*entry, write)) return std::nullopt;
     const bool large = level > 1 && !pdpte && (*entry & kPs);
