@@ -114,9 +114,8 @@ std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn, bool long_mode) {
   const Gpa gpa = gpfn << kPageShift;
   // Linux picks a RAM page (it becomes shared_info in place, and RAM again once moved away);
   // others pick a hole or a grant frame's page (an overlay, which evicts what was there).
-  if (memory_.is_ram(gpa, kPageSize)) {
-    memory_.unmap_overlay(kSharedInfoOverlayKey);  // as Xen: the old place leaves the physmap
-  } else {
+  const bool onto_ram = memory_.is_ram(gpa, kPageSize);
+  if (!onto_ram) {
     if (auto err = memory_.map_overlay(kSharedInfoOverlayKey, gpa, kPageSize)) {
       KXEN_GUEST_WARN("xen: shared_info at {:#x}: {}", gpa, *err);
       return -XEN_EINVAL;
@@ -130,7 +129,16 @@ std::int64_t XenPlatform::map_shared_info(std::uint64_t gpfn, bool long_mode) {
   const auto layout = TwoLevelLayout::for_guest(long_mode);
   std::fill_n(page->begin() + static_cast<std::ptrdiff_t>(layout.mask_off), layout.ports() / 8, std::byte{0xff});
   // Recorded only once KVM agreed, so user space and KVM never disagree about the page.
-  if (accel_ && (!accel_->set_long_mode(long_mode) || !accel_->set_shared_info(gpa))) return -XEN_EINVAL;
+  // KVM re-initialises its current shared_info when told the mode, and after a move the old page
+  // may have left the physmap already: tell it only when the mode is new (then before the page,
+  // so KVM writes the wallclock in the layout the guest will read).
+  bool mode_known = false;
+  {
+    std::lock_guard lock(mutex_);
+    mode_known = shared_info_gpa_.has_value() && long_mode_ == long_mode;
+  }
+  if (accel_ && ((!mode_known && !accel_->set_long_mode(long_mode)) || !accel_->set_shared_info(gpa))) return -XEN_EINVAL;
+  if (onto_ram) memory_.unmap_overlay(kSharedInfoOverlayKey);  // as Xen: the old place leaves the physmap
   {
     std::lock_guard lock(mutex_);
     shared_info_gpa_ = gpa;
