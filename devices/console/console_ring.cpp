@@ -34,6 +34,7 @@ constexpr std::size_t kOutProd = offsetof(xencons_interface, out_prod);
 
 // Copies n bytes out of a ring of `size` bytes starting at free-running index `idx`.
 void copy_from_ring(const std::byte* ring, std::size_t size, std::uint32_t idx, char* dst, std::size_t n) {
+  if (n == 0) return;  // dst may be an empty span's null pointer, which memcpy must not get
   const std::size_t first = idx & (size - 1);
   const std::size_t head = std::min(n, size - first);
   std::memcpy(dst, ring + first, head);
@@ -41,6 +42,7 @@ void copy_from_ring(const std::byte* ring, std::size_t size, std::uint32_t idx, 
 }
 
 void copy_to_ring(std::byte* ring, std::size_t size, std::uint32_t idx, const char* src, std::size_t n) {
+  if (n == 0) return;  // src may be an empty view's null pointer, which memcpy must not get
   const std::size_t first = idx & (size - 1);
   const std::size_t head = std::min(n, size - first);
   std::memcpy(ring + first, src, head);

@@ -167,33 +167,34 @@ TEST_CASE("acpi: MADT without IOAPIC when not asked for", "[acpi]") {
   CHECK(madt.ioapics.empty());
 }
 
+// FADT fields are packed: CHECK((a == b)) compares values, so no reference binds to a misaligned member.
 TEST_CASE("acpi: FADT is hardware-reduced with I/O sleep registers and X_DSDT", "[acpi]") {
   Guest g(AcpiConfig{.vcpus = 2});
   auto b = g.table(find_table(g, "FACP"), "FACP");
   REQUIRE(b.size() == sizeof(Fadt));
   const auto f = at<Fadt>(b, 0);
-  CHECK(f.header.revision >= 5);
+  CHECK((f.header.revision >= 5));
   CHECK((f.flags & kFadtHwReducedAcpi) != 0);
-  CHECK(f.sleep_control_reg.space_id == kGasSystemIo);
-  CHECK(f.sleep_control_reg.bit_width == 8);
-  CHECK(f.sleep_control_reg.access_size == kGasAccessByte);
-  CHECK(f.sleep_control_reg.address == kSleepControlPort);
-  CHECK(f.sleep_status_reg.space_id == kGasSystemIo);
-  CHECK(f.sleep_status_reg.address == kSleepStatusPort);
+  CHECK((f.sleep_control_reg.space_id == kGasSystemIo));
+  CHECK((f.sleep_control_reg.bit_width == 8));
+  CHECK((f.sleep_control_reg.access_size == kGasAccessByte));
+  CHECK((f.sleep_control_reg.address == kSleepControlPort));
+  CHECK((f.sleep_status_reg.space_id == kGasSystemIo));
+  CHECK((f.sleep_status_reg.address == kSleepStatusPort));
   CHECK((f.flags & kFadtResetRegSupported) != 0);
-  CHECK(f.reset_reg.space_id == kGasSystemIo);
-  CHECK(f.reset_reg.address == kResetPort);
-  CHECK(f.reset_value == kResetValue);
-  CHECK(f.x_dsdt != 0);
-  CHECK(f.dsdt == f.x_dsdt);
+  CHECK((f.reset_reg.space_id == kGasSystemIo));
+  CHECK((f.reset_reg.address == kResetPort));
+  CHECK((f.reset_value == kResetValue));
+  CHECK((f.x_dsdt != 0));
+  CHECK((f.dsdt == f.x_dsdt));
   g.table(f.x_dsdt, "DSDT");
 }
 
 TEST_CASE("acpi: sleep ports follow the config", "[acpi]") {
   Guest g(AcpiConfig{.sleep_control_port = 0x600, .sleep_status_port = 0x601});
   const auto f = at<Fadt>(g.table(find_table(g, "FACP"), "FACP"), 0);
-  CHECK(f.sleep_control_reg.address == 0x600);
-  CHECK(f.sleep_status_reg.address == 0x601);
+  CHECK((f.sleep_control_reg.address == 0x600));
+  CHECK((f.sleep_status_reg.address == 0x601));
 }
 
 TEST_CASE("acpi: a reset port on a sleep register is refused", "[acpi]") {

@@ -188,7 +188,7 @@ TEST_CASE("get_runstate_info without KVM: kxen's accounting, both layouts", "[pl
   auto compat = w.memory.read_obj<RunstateInfo32>(kBuf);
   REQUIRE(compat);
   CHECK(compat->state == RUNSTATE_offline);
-  CHECK(compat->time[RUNSTATE_offline] == 4000u);
+  CHECK((compat->time[RUNSTATE_offline] == 4000u));  // packed 32-bit layout: compared by value
   CHECK(w.vcpu_op(VCPUOP_get_runstate_info, 0, kBadPointer) == -XEN_EFAULT);
   CHECK(w.vcpu_op(VCPUOP_get_runstate_info, 2, kBuf) == -XEN_ENOENT);
 }
