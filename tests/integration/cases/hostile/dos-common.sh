@@ -58,9 +58,14 @@ dos_check_sigterm() {
     expect_eq "$dos_name exit status after SIGTERM" "$?" 143
 }
 
-# dos_check_growth WHAT BEFORE_KIB AFTER_KIB LIMIT_KIB
+# dos_check_growth WHAT BEFORE_KIB AFTER_KIB LIMIT_KIB (the normal build's run checks the bound;
+# an ASan kxen keeps freed memory in its quarantine, hundreds of MiB, so its RSS says nothing)
 dos_check_growth() {
     echo "$dos_name: RSS $2 KiB -> $3 KiB during $1"
+    if grep -q __asan_init "$KXEN" 2>/dev/null; then
+        echo "$dos_name: ASan build: RSS bound not checked"
+        return 0
+    fi
     [ $(($3 - $2)) -le "$4" ] || fail "$dos_name: RSS grew by $(($3 - $2)) KiB during $1 (limit $4 KiB)"
 }
 
