@@ -65,7 +65,8 @@ HypercallOutcome XenPlatform::set_timer_op(const HypercallRequest& request) {
     return {0};
   }
   const auto now = static_cast<std::int64_t>(clock_.now_ns());
-  const std::int64_t offset = timeout - now;
+  // Both non-negative when subtracted: a guest's INT64_MIN cannot overflow it (fuzz_hypercalls).
+  const std::int64_t offset = timeout < 0 ? 0 : timeout - now;
   // Xen's workaround for wrapped jiffies: a negative or ~13-day timeout fires in 100 ms instead.
   if (timeout < 0 || (offset > 0 && (static_cast<std::uint64_t>(offset) >> kHugeTimeoutShift) != 0)) {
     KXEN_GUEST_WARN("xen: vcpu{}: huge timeout {:#x} for set_timer_op, firing in 100 ms", request.vcpu, raw);
