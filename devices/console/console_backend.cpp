@@ -66,9 +66,10 @@ ConsoleBackend::ConsoleBackend(ConsoleConfig config, ConsoleCallbacks callbacks,
 
 ConsoleBackend::~ConsoleBackend() { stop(); }
 
-std::optional<std::string> ConsoleBackend::attach_ring(std::span<std::byte> page) {
+std::optional<std::string> ConsoleBackend::attach_ring(std::span<std::byte> page, int kick_fd) {
   auto ring = ConsoleRing::attach(page);
   if (!ring) return ring.error();
+  if (kick_fd >= 0) kick_fd_ = kick_fd;
   {
     std::lock_guard lock(mutex_);
     ring_ = *ring;
@@ -141,8 +142,9 @@ void ConsoleBackend::run() {
 
 void ConsoleBackend::serve() {
   for (;;) {
+    const int kick_fd = kick_fd_.load() >= 0 ? kick_fd_.load() : notify_fd_.get();
     std::array<pollfd, 3> fds{{{wake_fd_.get(), POLLIN, 0},
-                               {notify_fd_.get(), POLLIN, 0},
+                               {kick_fd, POLLIN, 0},
                                {input_open_ ? config_.input_fd : -1, POLLIN, 0}}};
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
@@ -152,7 +154,7 @@ void ConsoleBackend::serve() {
     if (fds[0].revents != 0) drain_eventfd(wake_fd_.get());
     if (stop_requested_.load()) break;
     if (fds[1].revents != 0) {
-      drain_eventfd(notify_fd_.get());
+      drain_eventfd(kick_fd);
       std::lock_guard lock(mutex_);
       connected_ = ring_.has_value();
     }

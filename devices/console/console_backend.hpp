@@ -55,8 +55,10 @@ class ConsoleBackend final {
   ConsoleBackend(const ConsoleBackend&) = delete;
   ConsoleBackend& operator=(const ConsoleBackend&) = delete;
 
-  // Uses `page` (the guest's console page, via GuestMemory::span) as the ring; error text if unusable.
-  std::optional<std::string> attach_ring(std::span<std::byte> page);
+  // Uses `page` (the guest's console page, via GuestMemory::span) as the ring; error text if
+  // unusable. `kick_fd`: the event channel's eventfd, polled instead of guest_notified()'s own
+  // (set before start(); -1 keeps guest_notified()).
+  std::optional<std::string> attach_ring(std::span<std::byte> page, int kick_fd = -1);
   // Enters raw mode (if configured and a TTY) and starts the I/O thread. Idempotent.
   void start();
   // Stops the I/O thread and restores the terminal. Idempotent. Called on the I/O thread itself
@@ -89,6 +91,7 @@ class ConsoleBackend final {
   Fd wake_fd_;                           // stop requests and attach_ring() wake the thread here
   std::atomic<bool> stop_requested_{false};
   Fd notify_fd_;
+  std::atomic<int> kick_fd_{-1};  // not owned: the bound event channel's eventfd
   OutputSink sink_;
   TerminalGuard terminal_;
   bool escape_active_ = false;  // I/O thread only (set before it starts)

@@ -13,13 +13,14 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "blk/disk_set.hpp"
 #include "boot/kernel_cache.hpp"
 #include "boot/kernel_file.hpp"
 #include "console/terminal.hpp"
 #include "boot/pvh_boot.hpp"
 #include "cli/exit_codes.hpp"
 #include "boot/acpi/acpi_tables.hpp"
-#include "kvm/vm.hpp"
+#include "vmm/vm.hpp"
 
 namespace kxen {
 
@@ -51,6 +52,7 @@ struct GuestInputs {
   boot::MemoryLayout layout;
   boot::ElfImage kernel;
   std::optional<std::vector<std::byte>> initrd;
+  std::vector<std::shared_ptr<xenbus::BackendFactory>> devices;  // open and locked for kxen's lifetime
 };
 
 // The kernel cache to use: none when off; a directory the user named must be usable.
@@ -79,12 +81,15 @@ std::expected<GuestInputs, std::string> read_inputs(const RunOptions& options) {
   if (!cache) return std::unexpected(cache.error());
   auto kernel = boot::load_kernel_file(options.kernel, *cache ? &**cache : nullptr);
   if (!kernel) return std::unexpected(kernel.error());
-  GuestInputs inputs{std::move(*layout), std::move(*kernel), std::nullopt};
+  GuestInputs inputs{std::move(*layout), std::move(*kernel), std::nullopt, {}};
   if (options.initrd) {
     auto initrd = boot::read_host_file(*options.initrd, boot::kMaxInitrdFile);
     if (!initrd) return std::unexpected(initrd.error());
     inputs.initrd = std::move(*initrd);
   }
+  auto disks = blk::open_disks(options.disks);
+  if (!disks) return std::unexpected(disks.error());
+  inputs.devices = std::move(*disks);
   return inputs;
 }
 
@@ -121,6 +126,7 @@ std::expected<std::unique_ptr<Vm>, BootFailure> boot_vm(const RunOptions& option
   config.platform.store_pfn = layout.special.xenstore_pfn();
   config.platform.evtchn_abi = options.evtchn_abi;
   config.services.memory_kib = options.memory_bytes >> 10;
+  config.services.devices = inputs.devices;
 
   auto vm = Vm::create(config);
   if (!vm) return std::unexpected(BootFailure{vm.error().starts_with("--") ? kExitUsage : kExitError, vm.error()});

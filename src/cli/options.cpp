@@ -50,9 +50,14 @@ CLI::Validator named_choice(std::map<std::string, Enum> choices) {
       listed);
 }
 
-void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_text) {
+void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_text, std::vector<std::string>& disks) {
   run.add_option("--kernel", options.kernel, "PVH kernel: an ELF with XEN_ELFNOTE_PHYS32_ENTRY or a Linux bzImage")
       ->required();
+  run.add_option("--disk", disks,
+                 "a disk for xen-blkfront (repeatable): PATH[,vdev=xvda][,readonly][,discard=on|off]"
+                 "[,cache=writeback|none|unsafe][,queues=N]")
+      ->take_all()
+      ->allow_extra_args(false);
   run.add_option("--initrd", options.initrd, "initial ramdisk, passed as the first PVH module");
   run.add_option("--cmdline", options.cmdline, "kernel command line");
   run.add_option("--memory,-m", memory_text, "guest RAM, e.g. 512M, 2G (plain numbers are MiB)")
@@ -95,7 +100,13 @@ void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_tex
 }
 
 // Checks what CLI11 cannot express; returns the one-line complaint.
-std::optional<std::string> validate(RunOptions& options, const std::string& memory_text) {
+std::optional<std::string> validate(RunOptions& options, const std::string& memory_text,
+                                    const std::vector<std::string>& disks) {
+  for (const auto& spec : disks) {
+    auto disk = blk::parse_disk_option(spec);
+    if (!disk) return disk.error();
+    options.disks.push_back(std::move(*disk));
+  }
   if (!memory_text.empty()) {
     auto bytes = parse_memory_size(memory_text);
     if (!bytes) return fmt::format("--memory {}: not a size; use e.g. 512M or 2G", memory_text);
@@ -113,8 +124,9 @@ ParseResult parse_command_line(int argc, char** argv) {
   app.require_subcommand(1);
   RunOptions options;
   std::string memory_text;
+  std::vector<std::string> disks;
   CLI::App* run = app.add_subcommand("run", "boot a PVH guest");
-  add_run_options(*run, options, memory_text);
+  add_run_options(*run, options, memory_text, disks);
   if (argc > 1 && argv[1][0] != '-' && std::string_view(argv[1]) != "run") {
     std::cerr << "kxen: unknown command '" << argv[1] << "'; the command is 'kxen run' (see kxen --help)\n";
     return 2;
@@ -131,7 +143,7 @@ ParseResult parse_command_line(int argc, char** argv) {
     std::cerr << "kxen: " << e.what() << " (see kxen --help)\n";
     return 2;
   }
-  if (auto complaint = validate(options, memory_text)) {
+  if (auto complaint = validate(options, memory_text, disks)) {
     std::cerr << "kxen: " << *complaint << "\n";
     return 2;
   }

@@ -9,12 +9,15 @@
 #include "kvm/transport.hpp"
 #include "xen/platform/evtchn_abi_request.hpp"
 
+#include "blk/disk_options.hpp"
+
 namespace kxen {
 
 // What a guest reboot does: boot the guest again, or end kxen with the reboot exit code.
 enum class OnReboot { restart, exit };
 
 struct RunOptions {
+  std::vector<blk::DiskOptions> disks;  // --disk, parsed; opened by the launcher
   std::string kernel;
   std::optional<std::string> initrd;
   std::string cmdline;

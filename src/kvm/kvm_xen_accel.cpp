@@ -40,6 +40,24 @@ bool KvmXenAccel::set_callback_vector(std::uint8_t vector) {
   return vm_attr(attr);
 }
 
+bool KvmXenAccel::route_port(std::uint32_t port, int eventfd) {
+  kvm_xen_hvm_attr attr{};
+  attr.type = KVM_XEN_ATTR_TYPE_EVTCHN;
+  attr.u.evtchn.send_port = port;
+  attr.u.evtchn.type = EVTCHNSTAT_interdomain;
+  attr.u.evtchn.deliver.eventfd.port = 0;
+  attr.u.evtchn.deliver.eventfd.fd = eventfd;
+  return vm_attr(attr);
+}
+
+bool KvmXenAccel::unroute_port(std::uint32_t port) {
+  kvm_xen_hvm_attr attr{};
+  attr.type = KVM_XEN_ATTR_TYPE_EVTCHN;
+  attr.u.evtchn.send_port = port;
+  attr.u.evtchn.flags = KVM_XEN_EVTCHN_DEASSIGN;
+  return vm_attr(attr);
+}
+
 bool KvmXenAccel::send_2level(std::uint32_t port, std::uint32_t vcpu) {
   return vm_.xen_evtchn_send(port, vcpu).has_value();
 }

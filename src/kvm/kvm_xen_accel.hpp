@@ -31,6 +31,11 @@ class KvmXenAccel final : public XenAccel {
   bool inject_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) override;
   std::optional<vcpu_runstate_info> runstate_data(std::uint32_t vcpu) override;
 
+  // The guest's EVTCHNOP_send on `port` signals `eventfd` inside KVM, with no exit (a backend's
+  // kick); unroute_port hands the port back to user space.
+  bool route_port(std::uint32_t port, int eventfd);
+  bool unroute_port(std::uint32_t port);
+
   // Per-vCPU set-up before the guest runs: Xen vCPU id = KVM index.
   bool set_vcpu_id(std::uint32_t vcpu);
 

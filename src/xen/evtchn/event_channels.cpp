@@ -136,7 +136,7 @@ int EventChannels::close_locked(evtchn_port_t port, Effects& fx) {
       if (p.remote_dom == 0) {
         HostPort& h = host_ports_[p.remote_port];
         h.guest_port = 0;
-        fx.routes.emplace_back(port, std::nullopt);
+        if (h.kernel_route) fx.routes.emplace_back(port, std::nullopt);
       } else {
         // Loopback peer goes back to unbound, as Xen does for the remote end.
         ports_[p.remote_port].state = State::unbound;

@@ -89,7 +89,10 @@ class EventChannels final {
   // A guest port unbound for `remote` (0 = kxen), e.g. for HVM_PARAM_STORE_EVTCHN.
   std::expected<evtchn_port_t, int> alloc_unbound_for_guest(domid_t remote = 0);
   // Connects a new host port to the guest's unbound port `guest_port` (its remote must be 0).
-  std::expected<HostBinding, int> bind_interdomain_from_host(evtchn_port_t guest_port, HostNotify on_notify = {});
+  // `kernel_route`: the route listener hears of it, so the VM may have KVM signal the eventfd
+  // on the guest's EVTCHNOP_send without an exit (on_notify then never runs for it).
+  std::expected<HostBinding, int> bind_interdomain_from_host(evtchn_port_t guest_port, HostNotify on_notify = {},
+                                                             bool kernel_route = false);
   // Raises the guest end of a host port: 0, or -XEN_ENOTCONN if the guest closed its end.
   int notify_guest(evtchn_port_t host_port);
   // Frees the host port and its eventfd; the guest's end reverts to unbound (as in Xen).
@@ -129,6 +132,7 @@ class EventChannels final {
     evtchn_port_t guest_port = 0;     // 0: disconnected
     std::shared_ptr<const EventFd> eventfd;
     std::shared_ptr<const HostNotify> notify;
+    bool kernel_route = false;  // the route listener programs KVM for it
   };
   struct HostSignal {
     std::shared_ptr<const EventFd> eventfd;

@@ -21,7 +21,7 @@ std::expected<evtchn_port_t, int> EventChannels::alloc_unbound_for_guest(domid_t
 }
 
 std::expected<HostBinding, int> EventChannels::bind_interdomain_from_host(evtchn_port_t guest_port,
-                                                                         HostNotify on_notify) {
+                                                                         HostNotify on_notify, bool kernel_route) {
   HostBinding binding;
   const int rc = locked([&](Effects& fx) {
     if (guest_port >= ports_.size() || ports_[guest_port].state != State::unbound || ports_[guest_port].remote_dom != 0)
@@ -32,11 +32,12 @@ std::expected<HostBinding, int> EventChannels::bind_interdomain_from_host(evtchn
     while (host < host_ports_.size() && host_ports_[host].used) ++host;
     if (host == host_ports_.size()) host_ports_.emplace_back();
     auto notify = on_notify ? std::make_shared<const HostNotify>(std::move(on_notify)) : nullptr;
-    host_ports_[host] = HostPort{true, guest_port, std::make_shared<const EventFd>(fd), std::move(notify)};
+    host_ports_[host] = HostPort{true, guest_port, std::make_shared<const EventFd>(fd), std::move(notify),
+                                  kernel_route};
     ports_[guest_port].state = State::interdomain;
     ports_[guest_port].remote_port = host;
     binding = HostBinding{host, guest_port, fd};
-    fx.routes.emplace_back(guest_port, binding);
+    if (kernel_route) fx.routes.emplace_back(guest_port, binding);
     // Events the guest sent while unbound were dropped: signal the new end once (as Xen).
     signal_host_locked(host, fx);
     return 0;
@@ -62,7 +63,7 @@ int EventChannels::close_host_port(evtchn_port_t host_port) {
     if (h.guest_port != 0) {
       ports_[h.guest_port].state = State::unbound;  // remote_dom stays 0: a backend may rebind
       ports_[h.guest_port].remote_port = 0;
-      fx.routes.emplace_back(h.guest_port, std::nullopt);
+      if (h.kernel_route) fx.routes.emplace_back(h.guest_port, std::nullopt);
     }
     h = HostPort{};  // the eventfd closes once no in-flight signal holds it
     return 0;

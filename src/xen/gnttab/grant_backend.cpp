@@ -8,6 +8,32 @@ namespace kxen {
 
 std::expected<GrantMapping, std::int16_t> GrantTable::map(grant_ref_t ref, bool writable) {
   std::lock_guard lock(mutex_);
+  return map_locked(ref, writable);
+}
+
+std::int16_t GrantTable::unmap(const GrantMapping& mapping) {
+  std::lock_guard lock(mutex_);
+  return unmap_locked(mapping);
+}
+
+std::vector<std::expected<GrantMapping, std::int16_t>> GrantTable::map_batch(std::span<const grant_ref_t> refs,
+                                                                             bool writable) {
+  std::vector<std::expected<GrantMapping, std::int16_t>> out;
+  out.reserve(refs.size());
+  std::lock_guard lock(mutex_);
+  for (const grant_ref_t ref : refs) out.push_back(map_locked(ref, writable));
+  return out;
+}
+
+void GrantTable::unmap_batch(std::span<const GrantMapping> mappings) {
+  std::lock_guard lock(mutex_);
+  for (const GrantMapping& m : mappings) {
+    if (const std::int16_t rc = unmap_locked(m); rc != GNTST_okay)
+      KXEN_GUEST_WARN("gnttab: backend unmap of ref {} failed ({})", m.ref(), rc);
+  }
+}
+
+std::expected<GrantMapping, std::int16_t> GrantTable::map_locked(grant_ref_t ref, bool writable) {
   const auto act = acquire_locked(ref, writable, true, kBackendDomid);
   if (!act) return std::unexpected(act.error());
   const auto page = page_of((*act)->gfn);
@@ -18,8 +44,7 @@ std::expected<GrantMapping, std::int16_t> GrantTable::map(grant_ref_t ref, bool 
   return GrantMapping(ref, writable, *page);
 }
 
-std::int16_t GrantTable::unmap(const GrantMapping& mapping) {
-  std::lock_guard lock(mutex_);
+std::int16_t GrantTable::unmap_locked(const GrantMapping& mapping) {
   const auto it = active_.find(mapping.ref());
   if (it == active_.end()) return GNTST_bad_handle;
   const Active& act = it->second;

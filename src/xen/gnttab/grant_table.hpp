@@ -81,6 +81,9 @@ class GrantTable final {
   // Backend (dom0) side. Errors are GNTST_* codes.
   std::expected<GrantMapping, std::int16_t> map(grant_ref_t ref, bool writable);
   std::int16_t unmap(const GrantMapping& mapping);
+  // A whole request's segments under one lock; a bad ref fails its own entry only.
+  std::vector<std::expected<GrantMapping, std::int16_t>> map_batch(std::span<const grant_ref_t> refs, bool writable);
+  void unmap_batch(std::span<const GrantMapping> mappings);
   // GNTTABOP_copy between a grant and a host buffer; offset/length checked against the page
   // (GNTST_bad_copy_arg) and a v2 sub-page window.
   std::int16_t copy_from_grant(grant_ref_t ref, std::uint32_t offset, std::span<std::byte> out);
@@ -116,6 +119,8 @@ class GrantTable final {
   std::expected<Active*, std::int16_t> acquire_locked(grant_ref_t ref, bool writable, bool for_map, domid_t grantee);
   void release_locked(grant_ref_t ref, bool writable);
   std::optional<std::span<std::byte>> page_of(std::uint64_t gfn) const;
+  std::expected<GrantMapping, std::int16_t> map_locked(grant_ref_t ref, bool writable);
+  std::int16_t unmap_locked(const GrantMapping& mapping);
   void convert_reserved_locked(std::uint32_t to_version);
   // Copies len bytes into the grant from src (to_grant) or out of it into dst.
   std::int16_t copy(grant_ref_t ref, std::uint32_t offset, std::size_t len, bool to_grant, const std::byte* src,

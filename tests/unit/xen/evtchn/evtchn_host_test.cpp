@@ -79,14 +79,29 @@ TEST_CASE("host close reverts the guest port to unbound for rebinding", "[evtchn
   w.evtchn->set_route_listener([&](evtchn_port_t p, const HostBinding* b) { routes.emplace_back(p, b != nullptr); });
   auto port = w.evtchn->alloc_unbound_for_guest();
   REQUIRE(port);
-  auto first = w.evtchn->bind_interdomain_from_host(*port);
+  auto first = w.evtchn->bind_interdomain_from_host(*port, {}, true);
   REQUIRE(first);
   REQUIRE(w.evtchn->close_host_port(first->host_port) == 0);
   CHECK(w.evtchn->send(*port) == 0);  // unbound again: dropped
-  auto second = w.evtchn->bind_interdomain_from_host(*port);
+  auto second = w.evtchn->bind_interdomain_from_host(*port, {}, true);
   REQUIRE(second);
   CHECK(second->host_port == first->host_port);  // host port slot reused
-  CHECK(routes == std::vector<std::pair<evtchn_port_t, bool>>{{*port, true}, {*port, false}, {*port, true}});
+  REQUIRE(w.evtchn->close(*port) == 0);  // the guest closes its end: the kernel route goes too
+  CHECK(routes == std::vector<std::pair<evtchn_port_t, bool>>{
+                      {*port, true}, {*port, false}, {*port, true}, {*port, false}});
+}
+
+TEST_CASE("only kernel-routed host ports reach the route listener", "[evtchn]") {
+  EvtchnWorld w;
+  int routes = 0;
+  w.evtchn->set_route_listener([&](evtchn_port_t, const HostBinding*) { ++routes; });
+  auto port = w.evtchn->alloc_unbound_for_guest();
+  REQUIRE(port);
+  auto binding = w.evtchn->bind_interdomain_from_host(*port);  // served in user space (XenStore)
+  REQUIRE(binding);
+  REQUIRE(w.evtchn->close(*port) == 0);
+  REQUIRE(w.evtchn->close_host_port(binding->host_port) == 0);
+  CHECK(routes == 0);
 }
 
 TEST_CASE("a backend may call back into EventChannels from its notification", "[evtchn]") {

@@ -1,4 +1,4 @@
-#include "kvm/vm.hpp"
+#include "vmm/vm.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -150,7 +150,7 @@ std::expected<void, std::string> Vm::setup_vcpus(std::uint32_t count) {
   return {};
 }
 
-std::expected<void, std::string> Vm::setup_platform(PlatformConfig config, const PvServicesConfig& services) {
+std::expected<void, std::string> Vm::setup_platform(PlatformConfig config, const DeviceManagerConfig& services) {
   config.vcpus = vcpu_count();
   if (transport_ == TransportKind::kvm_xen) {
     accel_ = std::make_unique<KvmXenAccel>(vm_, vcpus_);
@@ -161,11 +161,21 @@ std::expected<void, std::string> Vm::setup_platform(PlatformConfig config, const
   clock_ = std::move(*clock);
   platform_ = std::make_unique<XenPlatform>(config, memory_, accel_.get(), *this, *clock_);
   platform_->register_hypercalls(*hypercalls_);
-  auto started = PvServices::start(*platform_, memory_, services,
-                                   [this] { stop(ShutdownReason::poweroff, "the console user pressed Ctrl-]"); });
+  if (accel_) route_ports_in_kernel();
+  auto started = DeviceManager::start(
+      *platform_, memory_, services, [this] { stop(ShutdownReason::poweroff, "the console user pressed Ctrl-]"); },
+      [this](std::string_view why) { failed(why); });
   if (!started) return std::unexpected(started.error());
   services_ = std::move(*started);
   return {};
+}
+
+void Vm::route_ports_in_kernel() {
+  platform_->event_channels().set_route_listener([this](evtchn_port_t port, const HostBinding* binding) {
+    const bool ok = binding ? accel_->route_port(port, binding->eventfd) : accel_->unroute_port(port);
+    // Unrouted, the kick still reaches the eventfd: EventChannels signals it from the exit.
+    if (!ok) spdlog::warn("kvm: event channel {} not {} in the kernel", port, binding ? "routed" : "unrouted");
+  });
 }
 
 void Vm::kick_vcpu(std::uint32_t vcpu) {

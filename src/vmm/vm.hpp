@@ -1,4 +1,5 @@
-// A running guest: KVM VM, guest memory, vCPU threads, the hypercall transport and dispatcher.
+// A running guest, composed from KVM's wrappers (src/kvm), the Xen platform (src/xen) and the
+// device manager: guest memory, vCPU threads, the hypercall transport and dispatcher, devices.
 #pragma once
 
 #include <condition_variable>
@@ -20,7 +21,7 @@
 #include "kxen/hypercall.hpp"
 #include "kvm/kvm_xen_accel.hpp"
 #include "xen/hypercall/hypercalls.hpp"
-#include "xen/platform/pv_services.hpp"
+#include "vmm/device_manager.hpp"
 #include "xen/platform/xen_platform.hpp"
 
 namespace kxen {
@@ -36,7 +37,7 @@ struct VmConfig {
   TransportRequest transport = TransportRequest::automatic;
   std::string kvm_path = "/dev/kvm";
   PlatformConfig platform;  // memory map, special pages; vcpus is filled from `vcpus`
-  PvServicesConfig services;
+  DeviceManagerConfig services;  // XenStore, console and the XenBus devices
   bool prefault_memory = false;  // map all RAM into KVM's stage-2 tables before the guest runs
 };
 
@@ -90,7 +91,8 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   std::expected<void, std::string> setup_memory(const std::vector<RamRange>& ram);
   std::expected<void, std::string> prefault_ram(const std::vector<RamRange>& ram);
   std::expected<void, std::string> setup_vcpus(std::uint32_t count);
-  std::expected<void, std::string> setup_platform(PlatformConfig config, const PvServicesConfig& services);
+  std::expected<void, std::string> setup_platform(PlatformConfig config, const DeviceManagerConfig& services);
+  void route_ports_in_kernel();
 
   KvmSystem kvm_;
   VmFd vm_;
@@ -101,7 +103,7 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   std::unique_ptr<KvmXenAccel> accel_;  // only with the kvm-xen transport
   std::unique_ptr<GuestClock> clock_;    // before platform_, which reads it until destroyed
   std::unique_ptr<XenPlatform> platform_;
-  std::unique_ptr<PvServices> services_;  // after platform_ and memory_: destroyed before them
+  std::unique_ptr<DeviceManager> services_;  // after platform_ and memory_: destroyed before them
 
   std::mutex state_mutex_;
   std::condition_variable stopped_cv_;

@@ -1,0 +1,145 @@
+// XenBus driving a fake backend through a real XenStore: nodes, features, the handshake,
+// connect failures, reconnects, and a frontend's junk.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include "xenbus/xenbus.hpp"
+
+using namespace kxen;
+using namespace kxen::xenbus;
+
+namespace {
+
+class FakeContext final : public BackendContext {
+ public:
+  FakeContext(xenstore::XenStore& store, std::string frontend, std::string backend)
+      : store_(store), frontend_(std::move(frontend)), backend_(std::move(backend)) {}
+  xenstore::DomId frontend_domid() const override { return 1; }
+  const std::string& frontend_path() const override { return frontend_; }
+  const std::string& backend_path() const override { return backend_; }
+  xenstore::XenStore& store() override { return store_; }
+  GrantAccess& grants() override { throw std::logic_error("not used"); }
+  std::expected<std::unique_ptr<EventChannel>, std::string> bind(evtchn_port_t) override {
+    return std::unexpected(std::string("not used"));
+  }
+  void failed(std::string_view) override {}
+
+ private:
+  xenstore::XenStore& store_;
+  std::string frontend_, backend_;
+};
+
+struct Calls {
+  int connects = 0;
+  int disconnects = 0;
+  bool fail_connect = false;
+};
+
+class FakeBackend final : public XenBackend {
+ public:
+  explicit FakeBackend(Calls& calls) : calls_(calls) {}
+  std::string_view type() const override { return "vbd"; }
+  std::uint32_t devid() const override { return 51712; }
+  NodeList frontend_nodes() const override { return {{"device-type", "disk"}}; }
+  NodeList backend_nodes() const override { return {{"mode", "w"}}; }
+  std::expected<void, std::string> advertise(BackendContext& ctx) override {
+    if (auto r = ctx.store().write(ctx.backend_path() + "/feature-test", "1"); !r) return std::unexpected("write");
+    return {};
+  }
+  std::expected<void, std::string> connect(BackendContext& ctx) override {
+    ++calls_.connects;
+    if (calls_.fail_connect) return std::unexpected(std::string("ring-ref is missing"));
+    (void)ctx.store().write(ctx.backend_path() + "/sectors", "2048");
+    return {};
+  }
+  void disconnect() override { ++calls_.disconnects; }
+
+ private:
+  Calls& calls_;
+};
+
+struct World {
+  xenstore::XenStore store;
+  Calls calls;
+  XenBus bus{store, 1, [this](const std::string& f, const std::string& b) {
+               return std::make_unique<FakeContext>(store, f, b);
+             }};
+  const std::string frontend = "/local/domain/1/device/vbd/51712";
+  const std::string backend = "/local/domain/0/backend/vbd/1/51712";
+
+  World() { REQUIRE(bus.add(std::make_unique<FakeBackend>(calls))); }
+  void frontend_state(int state) {
+    REQUIRE(store.write(frontend + "/state", fmt::format("{}", state)));
+    bus.process_pending();
+  }
+  std::string backend_node(const std::string& name) { return store.read(backend + "/" + name).value_or("<none>"); }
+};
+
+}  // namespace
+
+TEST_CASE("a device appears with its nodes, features and InitWait", "[xenbus]") {
+  World w;
+  w.bus.process_pending();
+  CHECK(w.store.read(w.frontend + "/device-type") == "disk");
+  CHECK(w.store.read(w.frontend + "/backend") == w.backend);
+  CHECK(w.backend_node("mode") == "w");
+  CHECK(w.backend_node("feature-test") == "1");
+  CHECK(w.backend_node("state") == "2");
+  CHECK(w.bus.backend_state(0) == XenbusStateInitWait);
+  CHECK(w.calls.connects == 0);
+}
+
+TEST_CASE("Initialised connects; Closing and Closed disconnect; a new frontend reconnects", "[xenbus]") {
+  World w;
+  w.frontend_state(XenbusStateInitialised);
+  CHECK(w.calls.connects == 1);
+  CHECK(w.backend_node("state") == "4");
+  CHECK(w.backend_node("sectors") == "2048");
+  w.frontend_state(XenbusStateConnected);  // blkfront's own Connected after ours
+  CHECK(w.calls.connects == 1);
+  w.frontend_state(XenbusStateClosing);
+  CHECK(w.calls.disconnects == 1);
+  CHECK(w.backend_node("state") == "5");
+  w.frontend_state(XenbusStateClosed);
+  CHECK(w.backend_node("state") == "6");
+  w.frontend_state(XenbusStateInitialising);  // the module is loaded again
+  CHECK(w.backend_node("state") == "2");
+  w.frontend_state(XenbusStateInitialised);
+  CHECK(w.calls.connects == 2);
+  CHECK(w.backend_node("state") == "4");
+}
+
+TEST_CASE("a failed connect writes the error and closes", "[xenbus]") {
+  World w;
+  w.calls.fail_connect = true;
+  w.frontend_state(XenbusStateInitialised);
+  CHECK(w.calls.connects == 1);
+  CHECK(w.calls.disconnects == 1);
+  CHECK(w.backend_node("error") == "ring-ref is missing");
+  CHECK(w.backend_node("state") == "5");
+  w.frontend_state(XenbusStateConnected);  // no retry until the frontend starts over
+  CHECK(w.calls.connects == 1);
+}
+
+TEST_CASE("junk in the frontend's state node is ignored", "[xenbus]") {
+  World w;
+  REQUIRE(w.store.write(w.frontend + "/state", "4\x01garbage"));
+  w.bus.process_pending();
+  CHECK(w.calls.connects == 0);
+  CHECK(w.bus.backend_state(0) == XenbusStateInitWait);
+  REQUIRE(w.store.rm(w.frontend));  // the frontend's directory vanishes: Closed
+  w.bus.process_pending();
+  CHECK(w.bus.backend_state(0) == XenbusStateClosed);
+}
+
+TEST_CASE("the XenBus thread serves a frontend's state writes", "[xenbus][threads]") {
+  World w;
+  w.bus.start();
+  REQUIRE(w.store.write(w.frontend + "/state", "3"));
+  for (int i = 0; i < 500 && w.bus.backend_state(0) != XenbusStateConnected; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  CHECK(w.bus.backend_state(0) == XenbusStateConnected);
+  w.bus.stop();
+  CHECK(w.calls.disconnects == 1);
+}
