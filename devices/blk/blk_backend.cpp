@@ -46,9 +46,9 @@ std::expected<void, std::string> BlkBackend::advertise(xenbus::BackendContext& c
   const BlkLimits l = limits();
   xenbus::NodeList nodes = {{"feature-flush-cache", "1"},
                             {"feature-barrier", "1"},
-                            // In-process mapping costs no hypercall, so blkfront's copies through
-                            // persistent pages would only add work.
-                            {"feature-persistent", "0"},
+                            // Off by default: mapping in-process costs no hypercall, so blkfront's
+                            // copies through persistent pages would only add work.
+                            {"feature-persistent", image_.options().persistent ? "1" : "0"},
                             {"feature-max-indirect-segments", fmt::format("{}", kIndirectSegments)},
                             {"multi-queue-max-queues", fmt::format("{}", max_queues())},
                             {"max-ring-page-order", fmt::format("{}", kMaxRingPageOrder)},

@@ -10,7 +10,7 @@
 namespace kxen::blk {
 namespace {
 
-constexpr std::string_view kKnownKeys = "vdev, readonly, discard, cache, queues, fail-sectors";
+constexpr std::string_view kKnownKeys = "vdev, readonly, discard, persistent, cache, queues, fail-sectors";
 
 std::optional<std::uint64_t> parse_u64(std::string_view text) {
   std::uint64_t value = 0;
@@ -62,6 +62,10 @@ std::expected<void, std::string> apply(DiskOptions& opts, std::string_view key,
     const auto on = parse_on_off(*value);
     if (!on) return bad("on or off");
     opts.discard = *on;
+  } else if (key == "persistent") {
+    const auto on = parse_on_off(*value);
+    if (!on) return bad("on or off");
+    opts.persistent = *on;
   } else if (key == "cache") {
     const auto cache = parse_cache(*value);
     if (!cache) return bad("writeback, none or unsafe");
@@ -80,10 +84,12 @@ std::expected<void, std::string> apply(DiskOptions& opts, std::string_view key,
   return {};
 }
 
-// Index of `key` among the options that may appear once, or -1 for repeatable/unknown ones.
+// The options that may appear once.
+constexpr std::array<std::string_view, 6> kSingle = {"vdev", "readonly", "discard", "persistent", "cache", "queues"};
+
+// Index of `key` in kSingle, or -1 for repeatable/unknown ones.
+
 int single_key_index(std::string_view key) {
-  static constexpr std::array<std::string_view, 5> kSingle = {"vdev", "readonly", "discard",
-                                                               "cache", "queues"};
   for (std::size_t i = 0; i < kSingle.size(); ++i)
     if (kSingle[i] == key) return static_cast<int>(i);
   return -1;
@@ -105,7 +111,7 @@ std::expected<DiskOptions, std::string> parse_disk_option(std::string_view spec)
   opts.path = std::string(spec.substr(0, comma));
   if (opts.path.empty()) return std::unexpected(fmt::format("disk '{}': the path is empty", spec));
   if (comma == std::string_view::npos) return opts;
-  std::array<bool, 5> seen{};
+  std::array<bool, kSingle.size()> seen{};
   for (std::string_view rest = spec.substr(comma + 1);;) {
     const auto next = rest.find(',');
     const std::string_view item = rest.substr(0, next);

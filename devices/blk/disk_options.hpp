@@ -31,12 +31,13 @@ struct DiskOptions {
   bool readonly = false;
   Cache cache = Cache::writeback;  // none: O_DIRECT; unsafe: flushes complete without syncing
   bool discard = true;       // offer discard to the guest when the host supports it
+  bool persistent = false;   // offer feature-persistent (blkfront then copies through its own pages)
   unsigned queues = 0;       // 0: the backend's default; else 1..kMaxQueues
   // Test-only fault injection: any I/O touching one of these sectors completes with -EIO.
   std::vector<SectorRange> fail_sectors;
 };
 
-// Parses `PATH[,vdev=xvdX][,readonly][,discard=on|off][,cache=writeback|none|unsafe]
+// Parses `PATH[,vdev=xvdX][,readonly][,discard=on|off][,persistent=on|off][,cache=writeback|none|unsafe]
 // [,queues=N][,fail-sectors=START-END]...`. PATH cannot contain a comma. Errors are one line.
 std::expected<DiskOptions, std::string> parse_disk_option(std::string_view spec);
 

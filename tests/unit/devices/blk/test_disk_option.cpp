@@ -58,6 +58,9 @@ TEST_CASE("disk option: every key", "[blk]") {
   CHECK_FALSE(parse_disk_option("d,readonly=off")->readonly);
   CHECK(parse_disk_option("d,readonly=on")->readonly);
   CHECK(parse_disk_option("d,queues=16")->queues == 16);
+  CHECK(parse_disk_option("d,persistent=on")->persistent);
+  CHECK_FALSE(parse_disk_option("d")->persistent);
+  CHECK_FALSE(parse_disk_option("d,persistent=maybe"));
   CHECK(parse_disk_option("d,queues=1")->queues == 1);
 }
 
