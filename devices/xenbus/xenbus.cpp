@@ -130,6 +130,8 @@ void XenBus::handle(Device& device) {
         switch_state(device, XenbusStateClosing);
         return;
       }
+      // A reason left by an earlier failed connect no longer holds.
+      [[maybe_unused]] auto cleared = store_.rm(device.context->backend_path() + "/error");
       spdlog::info("xenbus: {}: connected", device.label);
       break;
   }

@@ -241,8 +241,7 @@ TEST_CASE("blk queue: a wild producer index disables the ring, and stop still re
   const std::uint64_t one = 1;
   REQUIRE(::write(w.kick.get(), &one, sizeof one) == sizeof one);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const auto started = std::chrono::steady_clock::now();
-  w.queue->stop();
-  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));
+  w.queue->stop();  // returns: the disabled ring does not hold the I/O thread
+  CHECK(w.front.sring->rsp_prod == 0);  // nothing was answered for the bogus requests
   CHECK(w.grants.flags(kRingRef) == GTF_permit_access);  // the ring page is unmapped
 }

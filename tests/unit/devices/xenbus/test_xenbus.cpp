@@ -120,6 +120,13 @@ TEST_CASE("a failed connect writes the error and closes", "[xenbus]") {
   CHECK(w.backend_node("state") == "5");
   w.frontend_state(XenbusStateConnected);  // no retry until the frontend starts over
   CHECK(w.calls.connects == 1);
+  w.frontend_state(XenbusStateClosed);
+  w.frontend_state(XenbusStateInitialising);
+  w.calls.fail_connect = false;
+  w.frontend_state(XenbusStateInitialised);  // the frontend starts over and succeeds
+  CHECK(w.calls.connects == 2);
+  CHECK(w.backend_node("state") == "4");
+  CHECK(w.backend_node("error") == "<none>");
 }
 
 TEST_CASE("junk in the frontend's state node is ignored", "[xenbus]") {
