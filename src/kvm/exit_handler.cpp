@@ -42,6 +42,7 @@ ExitAction ExitHandler::handle(kvm_run& run) {
     case KVM_EXIT_HLT: return on_hlt();
     case KVM_EXIT_INTR: return ExitAction::resume;
     case KVM_EXIT_SHUTDOWN: return on_shutdown();
+    case KVM_EXIT_DEBUG: return on_debug(run);
     case KVM_EXIT_FAIL_ENTRY:
       return fail(fmt::format("VM entry failed, hardware reason {:#x}", run.fail_entry.hardware_entry_failure_reason));
     case KVM_EXIT_INTERNAL_ERROR:
@@ -181,6 +182,12 @@ ExitAction ExitHandler::on_mmio(kvm_run& run) {
     spdlog::debug("vcpu{}: MMIO {} of {} bytes at {:#x} with no device", vcpu_,
                   run.mmio.is_write ? "write" : "read", run.mmio.len, run.mmio.phys_addr);
   return ExitAction::resume;
+}
+
+ExitAction ExitHandler::on_debug(const kvm_run& run) {
+  if (auto action = services_.debug_exit(vcpu_, run.debug.arch)) return *action;
+  return fail(fmt::format("debug exit (exception {} at {:#x}) with no debugger attached", run.debug.arch.exception,
+                          run.debug.arch.pc));
 }
 
 ExitAction ExitHandler::on_shutdown() {

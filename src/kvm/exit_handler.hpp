@@ -27,6 +27,9 @@ class VcpuRegisters {
   virtual std::expected<void, std::string> complete_exit() = 0;
 };
 
+// park: the vCPU parks at the top of its loop (a debugger stopped the VM; vmm/vm_lifecycle).
+enum class ExitAction { resume, halt, stop, park };
+
 // What a vCPU thread is doing, for the guest's runstate (Xen's RUNSTATE_running/blocked/offline).
 enum class VcpuActivity { running, blocked, offline };
 
@@ -45,9 +48,12 @@ class ExitServices {
   virtual void guest_power(std::uint32_t vcpu, ShutdownReason reason, std::string_view how) = 0;
   // The vCPU thread started running the guest, parked in a halt, or ended; nothing by default.
   virtual void vcpu_activity(std::uint32_t /*vcpu*/, VcpuActivity /*activity*/) {}
+  // KVM_EXIT_DEBUG (a breakpoint, watchpoint or single step the debugger armed); nullopt when
+  // no debugger is attached, which makes the exit a crash.
+  virtual std::optional<ExitAction> debug_exit(std::uint32_t /*vcpu*/, const kvm_debug_exit_arch& /*arch*/) {
+    return std::nullopt;
+  }
 };
-
-enum class ExitAction { resume, halt, stop };
 
 class ExitHandler final {
  public:
@@ -71,6 +77,7 @@ class ExitHandler final {
   ExitAction on_wrmsr(kvm_run& run);
   ExitAction on_hlt();
   ExitAction on_mmio(kvm_run& run);
+  ExitAction on_debug(const kvm_run& run);
 
   std::uint32_t vcpu_;
   VcpuRegisters& registers_;

@@ -94,6 +94,13 @@ std::uint64_t ExitStats::exits() const {
   return total;
 }
 
+std::vector<std::pair<std::string, std::uint64_t>> ExitStats::hypercall_counts() const {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  for (const auto& [key, count] : hypercalls_) out.emplace_back(hypercall_label(key), count);
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return out;
+}
+
 std::uint64_t ExitStats::hypercalls(std::uint64_t nr) const {
   std::uint64_t total = 0;
   for (const auto& [key, count] : hypercalls_)

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace kxen {
 
@@ -28,6 +29,8 @@ class ExitStats {
   std::uint64_t hypercalls(std::uint64_t nr) const;
   Duration time_in(Phase phase) const;
   std::uint64_t continuations() const { return continuations_; }
+  // Every hypercall (and sub-op) seen, labelled ("event_channel_op/4"), most frequent first.
+  std::vector<std::pair<std::string, std::uint64_t>> hypercall_counts() const;
   // One line: totals, time split, and the most frequent exit reasons, hypercalls and ports.
   std::string summary() const;
 

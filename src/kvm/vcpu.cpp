@@ -94,8 +94,56 @@ void Vcpu::interrupt() {
 
 void Vcpu::wait_while_halted() {
   std::unique_lock lock(mutex_);
-  wake_.wait(lock, [this] { return kicked_ || stopping_.load() || !posted_.empty(); });
+  for (;;) {
+    wake_.wait(lock, [this] { return kicked_ || stopping_.load() || !posted_.empty() || park_requested_; });
+    if (kicked_ || stopping_.load() || !posted_.empty()) break;
+    park_locked(lock);  // a debugger stop while halted: still halted after it
+  }
   kicked_ = false;
+}
+
+void Vcpu::request_park() {
+  {
+    std::lock_guard lock(mutex_);
+    park_requested_ = true;
+    if (running_) {
+      fd_.request_immediate_exit();
+      signal_thread_locked();
+    }
+  }
+  wake_.notify_all();
+}
+
+void Vcpu::release() {
+  {
+    std::lock_guard lock(mutex_);
+    park_requested_ = false;
+  }
+  wake_.notify_all();
+}
+
+bool Vcpu::parked() {
+  std::lock_guard lock(mutex_);
+  return parked_ || !running_;
+}
+
+bool Vcpu::wait_parked(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  return parked_cv_.wait_until(lock, deadline, [this] { return parked_ || !running_; });
+}
+
+void Vcpu::park_locked(std::unique_lock<std::mutex>& lock) {
+  parked_ = true;
+  parked_cv_.notify_all();
+  wake_.wait(lock, [this] { return !park_requested_ || stopping_.load() || !posted_.empty(); });
+  parked_ = false;
+}
+
+bool Vcpu::park_if_requested() {
+  std::unique_lock lock(mutex_);
+  if (!park_requested_ || stopping_.load()) return false;
+  park_locked(lock);
+  return true;
 }
 
 bool Vcpu::call_outside_run(const std::function<bool(VcpuFd&)>& fn) {
@@ -186,6 +234,7 @@ void Vcpu::run_guest() {
     fd_.clear_immediate_exit();
     wait_for_outside_callers();
     run_posted();
+    if (park_if_requested()) continue;  // back to the top: posted work, outside callers, stop
     if (stopping_.load()) break;
     const auto entered = Clock::now();
     const int err = fd_.run();
@@ -201,6 +250,7 @@ void Vcpu::run_guest() {
     const auto handled = Clock::now();
     exits_.stats().add(ExitStats::Phase::handling, handled - exited);
     if (action == ExitAction::stop) break;
+    if (action == ExitAction::park) continue;  // the debugger asked every vCPU to park
     if (action == ExitAction::halt) {
       services_.vcpu_activity(id_, VcpuActivity::blocked);
       wait_while_halted();
@@ -226,6 +276,7 @@ void Vcpu::loop() {
     std::lock_guard lock(mutex_);
     running_ = false;
   }
+  parked_cv_.notify_all();
   // Work posted meanwhile still runs (the fd outlives the thread) so no promise is left unset.
   run_posted();
   spdlog::debug("vcpu{}: stopped", id_);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -50,7 +51,18 @@ class Vcpu final : public VcpuRegisters {
   // thread; the future stays unready while the vCPU is busy in a long hypercall.
   std::future<std::string> describe();
 
+  // Debugger run control (vmm/vm_lifecycle). request_park() returns at once: the vCPU leaves
+  // KVM_RUN (or its halt) and parks at the top of its loop until release(). A vCPU that is not
+  // running (not started, or ended) counts as parked.
+  void request_park();
+  void release();
+  bool parked();
+  // Waits (bounded) until the vCPU is parked; false at the deadline. Never call on a vCPU thread.
+  bool wait_parked(std::chrono::steady_clock::time_point deadline);
+
   std::uint32_t id() const { return id_; }
+  // The exit statistics; its own thread's, so read them only while it is parked or stopped.
+  const ExitStats& exit_stats() { return exits_.stats(); }
   VcpuFd& fd() { return fd_; }
   std::expected<kvm_regs, std::string> regs() override { return fd_.regs(); }
   std::expected<void, std::string> set_regs(const kvm_regs& r) override { return fd_.set_regs(r); }
@@ -61,6 +73,9 @@ class Vcpu final : public VcpuRegisters {
   void loop();
   void run_guest();
   void wait_while_halted();
+  // Parks while park_requested_; true if it parked. Takes mutex_.
+  bool park_if_requested();
+  void park_locked(std::unique_lock<std::mutex>& lock);
   void run_posted();
   void wait_for_outside_callers();
   // Sends the kick signal if the thread exists and has not been joined. mutex_ held.
@@ -78,6 +93,9 @@ class Vcpu final : public VcpuRegisters {
   bool kicked_ = false;
   bool signalable_ = false;  // thread_ is set and not yet joined
   bool running_ = false;     // the loop runs (posted work is picked up)
+  bool park_requested_ = false;
+  bool parked_ = false;
+  std::condition_variable parked_cv_;  // parked_ or running_ changed
   std::vector<std::function<void()>> posted_;
 };
 

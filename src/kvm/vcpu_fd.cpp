@@ -91,6 +91,17 @@ std::expected<void, std::string> VcpuFd::set_guest_debug(const kvm_guest_debug& 
   return {};
 }
 
+std::expected<kvm_fpu, std::string> VcpuFd::fpu() const {
+  kvm_fpu f{};
+  if (ioctl(fd_.get(), KVM_GET_FPU, &f) < 0) return ioctl_error("KVM_GET_FPU");
+  return f;
+}
+
+std::expected<void, std::string> VcpuFd::set_fpu(const kvm_fpu& f) {
+  if (ioctl(fd_.get(), KVM_SET_FPU, &f) < 0) return ioctl_error("KVM_SET_FPU");
+  return {};
+}
+
 std::uint32_t VcpuFd::tsc_khz() const {
   const int r = ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
   return r > 0 ? static_cast<std::uint32_t>(r) : 0;

@@ -37,6 +37,9 @@ class VcpuFd final {
   std::expected<void, std::string> set_mp_state(std::uint32_t state);
   std::expected<std::uint32_t, std::string> mp_state() const;
   std::expected<void, std::string> set_guest_debug(const kvm_guest_debug& debug);
+  // x87/SSE state (KVM_GET_FPU / KVM_SET_FPU), for the debugger.
+  std::expected<kvm_fpu, std::string> fpu() const;
+  std::expected<void, std::string> set_fpu(const kvm_fpu& fpu);
   // TSC frequency in kHz as KVM runs this vCPU; 0 if unknown.
   std::uint32_t tsc_khz() const;
   // The guest's TSC now (MSR_IA32_TSC through KVM_GET_MSRS).

@@ -147,6 +147,8 @@ std::expected<void, std::string> Vm::setup_vcpus(std::uint32_t count) {
     }
     vcpus_.push_back(std::make_unique<Vcpu>(id, std::move(*vcpu_fd), *this));
   }
+  lifecycle_ = std::make_unique<VmLifecycle>(vcpus_);
+  inspector_ = std::make_unique<GuestInspector>(vcpus_, memory_);
   return {};
 }
 
@@ -215,6 +217,7 @@ void Vm::stop(ShutdownReason reason, std::string detail) {
     outcome_ = VmOutcome{reason, std::move(detail)};
   }
   stopped_cv_.notify_all();
+  if (lifecycle_) lifecycle_->vm_ended(reason == ShutdownReason::poweroff);
   hypercalls_->sched_poll().stop();  // a vCPU waiting in SCHEDOP_poll returns to its loop
   if (platform_) platform_->stop_timers();
   for (auto& vcpu : vcpus_) vcpu->stop();

@@ -22,6 +22,8 @@
 #include "kvm/kvm_xen_accel.hpp"
 #include "xen/hypercall/hypercalls.hpp"
 #include "vmm/device_manager.hpp"
+#include "vmm/guest_inspector.hpp"
+#include "vmm/vm_lifecycle.hpp"
 #include "xen/platform/xen_platform.hpp"
 
 namespace kxen {
@@ -74,6 +76,9 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   void guest_crashed(std::uint32_t vcpu, std::string_view why) override;
   void guest_power(std::uint32_t vcpu, ShutdownReason reason, std::string_view how) override;
   void vcpu_activity(std::uint32_t vcpu, VcpuActivity activity) override;
+  std::optional<ExitAction> debug_exit(std::uint32_t vcpu, const kvm_debug_exit_arch& arch) override {
+    return lifecycle_->on_debug_exit(vcpu, arch);
+  }
 
   // HypercallHost
   void console_output(std::string_view bytes) override;
@@ -85,6 +90,12 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   void kick_vcpu(std::uint32_t vcpu) override;
 
   XenPlatform& platform() { return *platform_; }
+  xenstore::XenStore& store() { return services_->store(); }
+  // Run control and paused-state access for a debugger (src/gdb).
+  VmLifecycle& lifecycle() { return *lifecycle_; }
+  GuestInspector& inspector() { return *inspector_; }
+  // A vCPU's exit statistics; read them only while it is parked (they are its thread's).
+  const ExitStats& exit_stats(std::uint32_t vcpu) { return vcpus_[vcpu]->exit_stats(); }
 
  private:
   Vm(KvmSystem kvm, VmFd vm, TransportKind transport, std::uint32_t vcpus);
@@ -100,6 +111,8 @@ class Vm final : public ExitServices, public HypercallHost, public VcpuKicker {
   GuestMemory memory_;
   std::unique_ptr<Hypercalls> hypercalls_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::unique_ptr<VmLifecycle> lifecycle_;     // over vcpus_, made once they exist
+  std::unique_ptr<GuestInspector> inspector_;
   std::unique_ptr<KvmXenAccel> accel_;  // only with the kvm-xen transport
   std::unique_ptr<GuestClock> clock_;    // before platform_, which reads it until destroyed
   std::unique_ptr<XenPlatform> platform_;

@@ -242,4 +242,17 @@ int EventChannels::set_priority(const evtchn_set_priority& op) {
   return 0;
 }
 
+std::vector<PortInfo> EventChannels::ports_in_use() const {
+  static constexpr std::string_view kNames[] = {"free", "reserved", "unbound", "interdomain", "virq", "ipi"};
+  std::lock_guard lock(mutex_);
+  std::vector<PortInfo> out;
+  for (evtchn_port_t port = 1; port < ports_.size(); ++port) {
+    const Port& p = ports_[port];
+    if (p.state == State::free) continue;
+    out.push_back(PortInfo{port, kNames[static_cast<int>(p.state)], p.vcpu, p.virq, p.remote_dom, p.remote_port,
+                           delivery_->is_pending(port), delivery_->is_masked(port)});
+  }
+  return out;
+}
+
 }  // namespace kxen

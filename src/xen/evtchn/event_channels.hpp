@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "kxen/guest_memory.hpp"
@@ -49,6 +50,18 @@ struct HostBinding {
   evtchn_port_t host_port = 0;
   evtchn_port_t guest_port = 0;
   int eventfd = -1;
+};
+
+// One port in use, for the debugger's `monitor evtchn`.
+struct PortInfo {
+  evtchn_port_t port = 0;
+  std::string_view type;  // "unbound", "interdomain", "virq", "ipi", "reserved"
+  std::uint32_t vcpu = 0;
+  std::uint32_t virq = 0;            // virq ports
+  domid_t remote_dom = 0;            // unbound / interdomain
+  evtchn_port_t remote_port = 0;     // interdomain
+  bool pending = false;
+  bool masked = false;
 };
 
 class EventChannels final {
@@ -106,6 +119,8 @@ class EventChannels final {
   // Lets the VM substitute the 2-level strategy (e.g. KVM_XEN_HVM_EVTCHN_SEND); taken on reset too.
   void set_two_level_delivery(std::unique_ptr<PortDelivery> delivery);
   EventAbi abi() const;
+  // Every port not free, in port order (a read-only snapshot).
+  std::vector<PortInfo> ports_in_use() const;
 
  private:
   enum class State : std::uint8_t { free, reserved, unbound, interdomain, virq, ipi };

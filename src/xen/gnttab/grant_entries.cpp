@@ -37,6 +37,31 @@ std::byte* GrantTable::entry_locked(grant_ref_t ref) const {
   return base + (ref % per_frame) * (kPageSize / per_frame);
 }
 
+std::vector<GrantInfo> GrantTable::entries_in_use(std::size_t limit) const {
+  std::lock_guard lock(mutex_);
+  std::vector<GrantInfo> out;
+  const std::uint32_t total = nr_frames_ * entries_per_frame();
+  for (grant_ref_t ref = 0; ref < total && out.size() < limit; ++ref) {
+    const std::byte* entry = entry_locked(ref);
+    if (!entry) continue;
+    // One plain copy: the guest may change it meanwhile, and a snapshot is all a debugger needs.
+    std::uint32_t header = 0;
+    std::memcpy(&header, entry, sizeof(header));
+    if ((flags_of(header) & GTF_type_mask) == GTF_invalid) continue;
+    GrantInfo info{ref, flags_of(header), domid_of(header), 0, 0};
+    if (version_ == 1) {
+      std::uint32_t frame = 0;
+      std::memcpy(&frame, entry + 4, sizeof(frame));
+      info.frame = frame;
+    } else {
+      std::memcpy(&info.frame, entry + 8, sizeof(info.frame));
+    }
+    if (auto it = active_.find(ref); it != active_.end()) info.pins = it->second.pins;
+    out.push_back(info);
+  }
+  return out;
+}
+
 std::uint16_t* GrantTable::status_locked(grant_ref_t ref) const {
   const std::uint32_t per_frame = kPageSize / sizeof(grant_status_t);
   if (ref / per_frame >= status_.gfn.size()) return nullptr;

@@ -49,6 +49,15 @@ class GrantMapping final {
   std::span<std::byte> page_;
 };
 
+// One grant entry the guest has filled in, for the debugger's `monitor gnttab`.
+struct GrantInfo {
+  grant_ref_t ref = 0;
+  std::uint16_t flags = 0;
+  domid_t domid = 0;
+  std::uint64_t frame = 0;
+  std::uint32_t pins = 0;  // mappings and copies kxen holds on it now
+};
+
 class GrantTable final {
  public:
   GrantTable(const GrantTableConfig& config, GuestMemory& memory);
@@ -65,6 +74,8 @@ class GrantTable final {
   std::uint32_t status_frame_count() const;
   std::uint32_t max_frames() const { return config_.max_frames; }
   std::uint32_t version() const;
+  // Entries whose type is not GTF_invalid, in ref order, at most `limit` (read-only snapshot).
+  std::vector<GrantInfo> entries_in_use(std::size_t limit) const;
   // Host storage of a frame once the guest has mapped it; nullptr before that.
   std::byte* shared_frame(std::uint32_t index) const;
   std::byte* status_frame(std::uint32_t index) const;

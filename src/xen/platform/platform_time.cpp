@@ -92,6 +92,17 @@ std::int64_t XenPlatform::get_runstate_info(std::uint32_t vcpu, std::uint64_t ar
 
 void XenPlatform::vcpu_runstate(std::uint32_t vcpu, int state) { runstates_.enter(vcpu, state); }
 
+VcpuXenState XenPlatform::vcpu_state(std::uint32_t vcpu) const {
+  VcpuXenState state;
+  if (vcpu >= config_.vcpus) return state;
+  state.runstate = runstates_.get(vcpu);
+  std::lock_guard lock(mutex_);
+  if (vcpu < vcpu_info_gpa_.size()) state.vcpu_info = vcpu_info_gpa_[vcpu];
+  if (vcpu < upcall_vector_.size()) state.upcall_vector = upcall_vector_[vcpu];
+  if (vcpu < timer_port_.size()) state.timer_port = timer_port_[vcpu];
+  return state;
+}
+
 void XenPlatform::publish_pvclock(std::uint32_t vcpu) {
   const auto pvclock = clock_.pvclock();
   if (!pvclock) return;  // KVM writes it

@@ -63,6 +63,14 @@ struct PlatformConfig {
   EvtchnAbiRequest evtchn_abi = EvtchnAbiRequest::automatic;
 };
 
+// What Xen keeps per vCPU, for the debugger's `monitor vcpus`.
+struct VcpuXenState {
+  vcpu_runstate_info runstate{};
+  std::optional<Gpa> vcpu_info;
+  std::uint8_t upcall_vector = 0;  // 0: the global callback
+  evtchn_port_t timer_port = 0;    // VIRQ_TIMER's port as KVM knows it; 0 = none (or kxen's timers)
+};
+
 class XenPlatform final : public SharedInfoLocator, public UpcallSink {
  public:
   // clock: the guest's Xen system time (KVM's kvmclock with accel, else one kxen publishes).
@@ -81,6 +89,8 @@ class XenPlatform final : public SharedInfoLocator, public UpcallSink {
   std::uint64_t hvm_param(std::uint32_t index) const;
   void set_hvm_param(std::uint32_t index, std::uint64_t value);
   const PlatformConfig& config() const { return config_; }
+  // A read-only snapshot of one vCPU's Xen state.
+  VcpuXenState vcpu_state(std::uint32_t vcpu) const;
   // A vCPU thread entered or left KVM_RUN / a halt (RUNSTATE_*): user-space runstate accounting.
   void vcpu_runstate(std::uint32_t vcpu, int state);
   // The VM stops: no timer fires any more.

@@ -96,6 +96,12 @@ struct FakeServices final : ExitServices {
   void guest_crashed(std::uint32_t, std::string_view why) override { crashed = why; }
   std::vector<ShutdownReason> power;
   void guest_power(std::uint32_t, ShutdownReason reason, std::string_view) override { power.push_back(reason); }
+  std::optional<ExitAction> debug_action;  // what a debugger answers; nullopt: none attached
+  std::vector<std::uint64_t> debug_pcs;
+  std::optional<ExitAction> debug_exit(std::uint32_t, const kvm_debug_exit_arch& arch) override {
+    debug_pcs.push_back(arch.pc);
+    return debug_action;
+  }
 };
 
 // SLP_TYPx in bits 2..4, SLP_EN in bit 5, as ACPI defines the sleep control register.
@@ -376,4 +382,21 @@ TEST_CASE("results that are not continuations never complete the exit early", "[
   CHECK(handler.handle(fr.run()) == ExitAction::resume);
   CHECK(regs.completions == 0);
   CHECK(handler.stats().continuations() == 0);
+}
+
+TEST_CASE("KVM_EXIT_DEBUG goes to the debugger, and is a crash without one", "[kvm][exit][gdb]") {
+  FakeRun fr;
+  FakeRegisters regs;
+  FakeServices services;
+  ExitHandler handler(0, regs, services);
+  fr.run().exit_reason = KVM_EXIT_DEBUG;
+  fr.run().debug.arch.exception = 3;
+  fr.run().debug.arch.pc = 0x100123;
+  services.debug_action = ExitAction::park;
+  CHECK(handler.handle(fr.run()) == ExitAction::park);
+  CHECK(services.crashed.empty());
+  services.debug_action.reset();
+  CHECK(handler.handle(fr.run()) == ExitAction::stop);
+  CHECK(services.crashed.find("no debugger") != std::string::npos);
+  CHECK(services.debug_pcs == std::vector<std::uint64_t>{0x100123, 0x100123});
 }

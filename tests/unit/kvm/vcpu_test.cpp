@@ -183,3 +183,28 @@ TEST_CASE("a cross-vCPU ioctl reaches a vCPU that has not started and one that h
   lvm.vcpus[1]->join();
   CHECK(lvm.vcpus[1]->call_outside_run(regs));
 }
+
+TEST_CASE("a debugger parks and releases running vCPUs, with bounded waits", "[kvm][vcpu][threads]") {
+  LoopVm lvm(2);
+  for (auto& v : lvm.vcpus) v->request_park();  // before start: parked at the first loop top
+  for (auto& v : lvm.vcpus) CHECK(v->parked());
+  for (auto& v : lvm.vcpus) v->start();
+  for (auto& v : lvm.vcpus) CHECK(v->wait_parked(std::chrono::steady_clock::now() + 30s));
+  CHECK(lvm.services.calls[0] == 0);
+  for (int round = 0; round < 20; ++round) {
+    for (auto& v : lvm.vcpus) v->release();
+    wait_or_die([&] { return lvm.services.calls[0] > round && lvm.services.calls[1] > round; }, 60s,
+                "hypercalls after a release");
+    for (auto& v : lvm.vcpus) v->request_park();
+    for (auto& v : lvm.vcpus) REQUIRE(v->wait_parked(std::chrono::steady_clock::now() + 30s));
+    const int seen = lvm.services.calls[0];
+    std::this_thread::sleep_for(2ms);
+    CHECK(lvm.services.calls[0] == seen);  // parked means no guest instruction runs
+    // A parked vCPU answers cross-vCPU ioctls and posted work at once.
+    CHECK(lvm.vcpus[0]->call_outside_run([](VcpuFd& fd) { return fd.regs().has_value(); }));
+    REQUIRE(lvm.vcpus[1]->describe().wait_for(30s) == std::future_status::ready);
+  }
+  for (auto& v : lvm.vcpus) v->stop();  // stop wins over a park
+  for (auto& v : lvm.vcpus) v->join();
+  CHECK_FALSE(lvm.services.crashed);
+}
