@@ -1,0 +1,35 @@
+#!/bin/sh
+# User-mode networking (kxen run --net user,hostfwd=tcp::18080-:8080) on Debian's 6.12: the guest
+# gets 10.0.2.15 by DHCP from libslirp, pings the gateway 10.0.2.2, fetches a 16 MiB file from a
+# server on L1's loopback through 10.0.2.2, and L1 fetches the guest's 16 MiB file through the
+# host forward on 127.0.0.1:18080; both arrive with equal SHA-256s.
+# needs: kvm-xen
+# timeout: 900
+. "$KXEN_SRC/tests/integration/lib.sh"
+. "$KXEN_SRC/tests/integration/cases/net/net-common.sh"
+need_kxen
+
+SIZE=16777216
+kernel=$(blk_kernels | tail -n 1)
+k=$(series "$kernel")
+net_init_body | python3 "$disk_guest" initramfs "$kernel" - "net-$k.gz" --no-tools || fail "initramfs for $kernel"
+net_transfer "user-$k" "$SIZE" 127.0.0.1 http://127.0.0.1:18080/up --kernel "$kernel" --initrd "net-$k.gz" \
+    --cmdline "$NET_CMDLINE kxen.test=user kxen.size=$SIZE kxen.addr=dhcp kxen.host=10.0.2.2" \
+    --net user,hostfwd=tcp::18080-:8080
+out="user-$k.txt"
+check "$k user: DHCP" "$(gv "$out" NET-DHCP)" 0
+check "$k user: the DHCP address" "$(gv "$out" NET-DHCP-ADDR)" 10.0.2.15
+net_check_transfer "$k user" "user-$k" "$SIZE"
+check_grep "$k user: no GSO offered to a user-mode NIC" 'gso v4 false v6 false' "user-$k.err"
+
+# A host port already in use is one line, before the guest starts (a port the kernel picked).
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("0.0.0.0", 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(30)' >busy.port &
+holder=$!
+n=0
+while [ ! -s busy.port ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+busy=$(cat busy.port)
+"$KXEN" run --kernel "$kernel" --net "user,hostfwd=tcp::$busy-:80" >busy.out 2>busy.err </dev/null
+check "user: a busy host port is a usage error" "$?" 2
+check_grep "user: it says which port" "hostfwd tcp::$busy-:80: host port $busy is in use" busy.err
+kill "$holder" 2>/dev/null
+blk_finish
