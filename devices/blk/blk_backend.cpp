@@ -69,8 +69,9 @@ std::expected<void, std::string> BlkBackend::connect(xenbus::BackendContext& ctx
   disconnect();
   auto& store = ctx.store();
   const std::string& fe = ctx.frontend_path();
-  if (const auto protocol = store.read(fe + "/protocol"); protocol && *protocol != kBlkifProtocol)
-    return std::unexpected(fmt::format("protocol {} is not served (only {})", *protocol, kBlkifProtocol));
+  const auto protocol = store.read(fe + "/protocol");
+  const auto abi = blkif_abi_of(protocol ? std::optional(*protocol) : std::nullopt);
+  if (!abi) return std::unexpected(fmt::format("protocol {} is not served (x86_64-abi or x86_32-abi)", *protocol));
   auto queues = xenbus::read_number(store, fe + "/multi-queue-num-queues", max_queues());
   if (!queues) return std::unexpected(queues.error());
   auto order = xenbus::read_number(store, fe + "/ring-page-order", kMaxRingPageOrder);
@@ -79,7 +80,7 @@ std::expected<void, std::string> BlkBackend::connect(xenbus::BackendContext& ctx
   if (count == 0) return std::unexpected(std::string("multi-queue-num-queues is 0"));
   for (unsigned q = 0; q < count; ++q) {
     const std::string dir = count == 1 ? fe : fmt::format("{}/queue-{}", fe, q);
-    auto queue = connect_queue(ctx, dir, q, static_cast<unsigned>(order->value_or(0)));
+    auto queue = connect_queue(ctx, dir, q, static_cast<unsigned>(order->value_or(0)), *abi);
     if (!queue) {
       disconnect();
       return std::unexpected(queue.error());
@@ -94,14 +95,15 @@ std::expected<void, std::string> BlkBackend::connect(xenbus::BackendContext& ctx
     if (auto r = store.write(ctx.backend_path() + "/" + key, value); !r)
       return std::unexpected(fmt::format("cannot write {} (errno {})", key, r.error()));
   }
-  spdlog::info("blk {}: {} queue(s) of {} page(s), {} sectors{}", vdev_, count, 1u << order->value_or(0),
-               image_.sectors(), image_.readonly() ? ", read-only" : "");
+  spdlog::info("blk {}: {} queue(s) of {} page(s), {} sectors{}{}", vdev_, count, 1u << order->value_or(0),
+               image_.sectors(), image_.readonly() ? ", read-only" : "", *abi == BlkifAbi::x86_32 ? ", x86_32 ABI" : "");
   return {};
 }
 
 std::expected<std::unique_ptr<BlkQueue>, std::string> BlkBackend::connect_queue(xenbus::BackendContext& ctx,
                                                                                 const std::string& dir,
-                                                                                unsigned index, unsigned order) {
+                                                                                unsigned index, unsigned order,
+                                                                                BlkifAbi abi) {
   auto& store = ctx.store();
   std::vector<grant_ref_t> refs;
   for (unsigned page = 0; page < (1u << order); ++page) {
@@ -118,6 +120,7 @@ std::expected<std::unique_ptr<BlkQueue>, std::string> BlkBackend::connect_queue(
   parts.disk = &image_;
   parts.limits = limits();
   parts.grants = &ctx.grants();
+  parts.abi = abi;
   auto mapped = ctx.grants().map(refs, true);
   for (std::size_t i = 0; i < mapped.size(); ++i) {
     if (mapped[i]) parts.ring_pages.push_back(*mapped[i]);

@@ -52,7 +52,7 @@ class BlkBackend final : public xenbus::XenBackend {
   BlkLimits limits() const;
   std::expected<std::unique_ptr<BlkQueue>, std::string> connect_queue(xenbus::BackendContext& ctx,
                                                                        const std::string& dir, unsigned index,
-                                                                       unsigned order);
+                                                                       unsigned order, BlkifAbi abi);
 
   DiskImage& image_;
   std::string vdev_;

@@ -32,7 +32,7 @@ bool carries_data(std::uint8_t op) { return op != BLKIF_OP_DISCARD; }
 std::expected<std::unique_ptr<BlkQueue>, std::string> BlkQueue::start(Parts parts) {
   std::vector<std::span<std::byte>> pages;
   for (const GrantMapping& m : parts.ring_pages) pages.push_back(m.writable_data());
-  auto ring = xenbus::BlkifRing::create(std::move(pages));
+  auto ring = BlkRing::create(parts.abi, std::move(pages));
   if (!ring) return std::unexpected(ring.error());
   auto io = IoQueue::create(*parts.disk, ring->size());
   if (!io) return std::unexpected(io.error());
@@ -43,7 +43,7 @@ std::expected<std::unique_ptr<BlkQueue>, std::string> BlkQueue::start(Parts part
   return queue;
 }
 
-BlkQueue::BlkQueue(Parts parts, xenbus::BlkifRing ring, IoQueue io, Fd stop_fd)
+BlkQueue::BlkQueue(Parts parts, BlkRing ring, IoQueue io, Fd stop_fd)
     : parts_(std::move(parts)), ring_(std::move(ring)), io_(std::move(io)), stop_fd_(std::move(stop_fd)) {
   // One slot per ring entry: a frontend cannot have more requests outstanding than that.
   slots_.resize(ring_.size());

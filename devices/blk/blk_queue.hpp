@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "blk/blk_ring.hpp"
 #include "blk/blkif_request.hpp"
 #include "blk/disk_image.hpp"
 #include "blk/io_queue.hpp"
@@ -39,6 +40,7 @@ class BlkQueue final {
     BlkLimits limits;
     xenbus::GrantAccess* grants = nullptr;
     std::vector<GrantMapping> ring_pages;
+    BlkifAbi abi = BlkifAbi::x86_64;  // the layout of the ring's entries
     std::unique_ptr<xenbus::EventChannel> channel;
   };
   static std::expected<std::unique_ptr<BlkQueue>, std::string> start(Parts parts);
@@ -59,7 +61,7 @@ class BlkQueue final {
     std::vector<iovec> iov;
   };
 
-  BlkQueue(Parts parts, xenbus::BlkifRing ring, IoQueue io, Fd stop_fd);
+  BlkQueue(Parts parts, BlkRing ring, IoQueue io, Fd stop_fd);
   void run();
   void serve();
   // Takes requests within the work budget; false when the budget ran out (more may wait).
@@ -74,7 +76,7 @@ class BlkQueue final {
   void fail_ring(std::string_view why);
 
   Parts parts_;
-  xenbus::BlkifRing ring_;
+  BlkRing ring_;
   IoQueue io_;
   Fd stop_fd_;
   std::vector<InFlight> slots_;

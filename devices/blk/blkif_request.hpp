@@ -1,8 +1,6 @@
 // Decoding one blkif request (copied out of the ring) into a validated host struct.
 //
-// Only the x86_64 ABI is supported: the frontend's `protocol` node must read kBlkifProtocol
-// ("x86_64-abi", what Linux writes); blkback would assume x86_32 when the node is missing,
-// whose blkif_request has a different layout, so the caller refuses anything else.
+// Requests are in the native x86_64 layout; blk_ring.hpp converts those of x86_32 frontends.
 #pragma once
 
 // Xen's public headers expect the C fixed-width types to be declared already.
@@ -24,7 +22,6 @@
 
 namespace kxen::blk {
 
-inline constexpr std::string_view kBlkifProtocol = XEN_IO_PROTO_ABI_X86_64;
 // Segments in one indirect page, and the most an indirect request can carry (8 pages).
 inline constexpr std::size_t kBlkifPageSize = 4096;  // Xen page size, whatever the host's
 inline constexpr std::uint32_t kSegmentsPerIndirectPage =

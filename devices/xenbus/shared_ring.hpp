@@ -139,7 +139,7 @@ class SharedRing final {
   bool final_check() {
     if (has_unconsumed()) return true;
     // seq_cst store then seq_cst load: a full barrier between them, like the macro's xen_mb()
-    // (xchg on x86), so the event store is visible before req_prod is re-read.
+    // (a full fence on x86), so the event store is visible before req_prod is re-read.
     shared(RingPages::kReqEvent).store(req_cons_ + 1, std::memory_order_seq_cst);
     return has_unconsumed();
   }

@@ -45,9 +45,8 @@ mount -t devtmpfs dev /dev 2>/dev/null
 """
 
 
-def build_initramfs(workdir: Path, init_body: str) -> Path:
-    """A gzip'd newc cpio with busybox-static as every applet and /init = prologue + body."""
-    root = workdir / "root"
+def busybox_root(root: Path) -> None:
+    """A fresh tree at root with busybox-static as /bin/busybox (its applets are linked at boot)."""
     shutil.rmtree(root, ignore_errors=True)
     for sub in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp"):
         (root / sub).mkdir(parents=True)
@@ -55,15 +54,33 @@ def build_initramfs(workdir: Path, init_body: str) -> Path:
     if not busybox.exists():
         fail("no /bin/busybox (apt-get install busybox-static)")
     shutil.copy(busybox, root / "bin" / "busybox")
+
+
+def write_init(root: Path, init_body: str) -> None:
+    """/init = prologue + body."""
     init = root / "init"
     init.write_text(INIT_PROLOGUE + init_body)
     init.chmod(0o755)
+
+
+def pack_initramfs(root: Path, out: Path) -> Path:
+    """root as a gzip'd newc cpio at out."""
     listing = subprocess.run(["find", "."], cwd=root, check=True, capture_output=True).stdout
     cpio = subprocess.run(["cpio", "-o", "-H", "newc"], cwd=root, input=listing, check=True,
                           capture_output=True).stdout
-    out = workdir / "initrd.gz"
     out.write_bytes(gzip.compress(cpio, compresslevel=1))
     return out
+
+
+def build_initramfs(workdir: Path, init_body: str, populate=None) -> Path:
+    """A gzip'd newc cpio with busybox-static as every applet and /init = prologue + body;
+    populate(root), if given, adds files to the tree before it is packed."""
+    root = workdir / "root"
+    busybox_root(root)
+    if populate:
+        populate(root)
+    write_init(root, init_body)
+    return pack_initramfs(root, workdir / "initrd.gz")
 
 
 @dataclass

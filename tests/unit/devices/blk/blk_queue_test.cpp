@@ -14,12 +14,8 @@
 #include "blk/blk_queue.hpp"
 #include "blk_test_util.hpp"
 #include "vmm/backend_context.hpp"
+#include "../frontend_ring.hpp"
 
-#ifndef xen_mb
-#define xen_mb() std::atomic_thread_fence(std::memory_order_seq_cst)
-#define xen_rmb() std::atomic_thread_fence(std::memory_order_acquire)
-#define xen_wmb() std::atomic_thread_fence(std::memory_order_release)
-#endif
 
 using namespace kxen;
 using namespace kxen::blk;
@@ -106,22 +102,7 @@ struct BlkWorld {
   }
   // Waits up to 5 s for `count` responses.
   std::vector<blkif_response_t> responses(std::size_t count) {
-    std::vector<blkif_response_t> out;
-    for (int round = 0; out.size() < count && round < 500; ++round) {
-      pollfd p{frontend_event.get(), POLLIN, 0};
-      ::poll(&p, 1, 10);
-      std::uint64_t drained;
-      [[maybe_unused]] auto n = ::read(frontend_event.get(), &drained, sizeof drained);
-      int more = 0;
-      do {
-        const RING_IDX prod = front.sring->rsp_prod;
-        xen_rmb();
-        for (; front.rsp_cons != prod; ++front.rsp_cons) out.push_back(*RING_GET_RESPONSE(&front, front.rsp_cons));
-        RING_FINAL_CHECK_FOR_RESPONSES(&front, more);
-      } while (more);
-    }
-    REQUIRE(out.size() == count);
-    return out;
+    return kxen::test::wait_responses<blkif_response_t>(front, frontend_event.get(), count);
   }
   std::vector<std::byte> file_bytes(std::uint64_t offset, std::size_t len) {
     std::vector<std::byte> out(len);
