@@ -43,6 +43,9 @@ class Boot:
     guest_uptime_s: float | None = None  # the guest's /proc/uptime when it printed it
     cpu_s: float | None = None           # the VMM's user+system CPU until the marker
     setup_s: float | None = None         # exec -> the VMM's "about to run the guest" log line
+    end_s: float | None = None           # with `until`: exec -> that end line
+    end_cpu_s: float | None = None       # the VMM's user+system CPU until the end line
+    threads_cpu: dict | None = None      # with `until`: CPU seconds per thread name at the end line
     error: str = ""
 
     def to_json(self) -> dict:
@@ -73,6 +76,20 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """utime + stime per thread of the process, summed by thread name (comm), from
+    /proc/PID/task/*/stat: which of the VMM's threads (vCPUs, I/O) spent the CPU."""
+    per: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name, rest = (task / "stat").read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        fields = rest.split()
+        per[name] = per.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return per
 
 
 def stop(child: subprocess.Popen) -> None:
@@ -141,6 +158,9 @@ def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
                     boot.marker_s = now
                     boot.guest_uptime_s = float(found.group(1))
                 boot.ok = boot.marker_s is not None and (until is None or bool(until.search(console)))
+                if boot.ok and until is not None:
+                    boot.end_s, boot.end_cpu_s = now, cpu_seconds(child.pid)
+                    boot.threads_cpu = thread_cpu_seconds(child.pid)
         if dump_signal is not None and child.poll() is None and not boot.ok:
             child.send_signal(dump_signal)
             deadline = time.monotonic() + DUMP_WAIT_S
@@ -206,9 +226,13 @@ def lab_has_xen() -> bool:
     return subprocess.run([sys.executable, str(probe), "-q"], check=False).returncode == 0
 
 
-def run_in_lab(script: Path, inner_args: list[str], budget_s: float, shares: list[Path]) -> int:
-    """`script --direct inner_args` inside L1, sharing the repository and `shares`."""
+def run_in_lab(script: Path, inner_args: list[str], budget_s: float, shares: list[Path],
+               pin_cpu: int | None = None) -> int:
+    """`script --direct inner_args` inside L1, sharing the repository and `shares`; pin_cpu:
+    everything it starts runs on that L1 CPU only (tests/lab/run --pin-cpu)."""
     lab = [str(SRC / "tests" / "lab" / "run"), "--timeout", f"{budget_s:g}"]
+    if pin_cpu is not None:
+        lab += ["--pin-cpu", str(pin_cpu)]
     for share in [SRC, *shares]:
         lab += ["--work", str(share)]
     inner = [sys.executable, str(script), "--direct", *inner_args]
