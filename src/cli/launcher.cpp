@@ -14,13 +14,11 @@
 #include <thread>
 
 #include "blk/disk_set.hpp"
-#include "boot/kernel_cache.hpp"
-#include "boot/kernel_file.hpp"
+#include "net/nic_set.hpp"
 #include "console/terminal.hpp"
-#include "boot/pvh_boot.hpp"
 #include "cli/exit_codes.hpp"
-#include "boot/acpi/acpi_tables.hpp"
-#include "vmm/vm.hpp"
+#include "gdb/server.hpp"
+#include "vmm/vm_builder.hpp"
 
 namespace kxen {
 
@@ -41,56 +39,28 @@ int fail(int code, const std::string& message) {
   return code;
 }
 
-std::uint64_t host_memory_bytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES);
-  const long page = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) : 0;
-}
-
-// Inputs read and checked before KVM is touched, so file mistakes are reported on any host.
-struct GuestInputs {
-  boot::MemoryLayout layout;
-  boot::ElfImage kernel;
-  std::optional<std::vector<std::byte>> initrd;
-  std::vector<std::shared_ptr<xenbus::BackendFactory>> devices;  // open and locked for kxen's lifetime
-};
-
-// The kernel cache to use: none when off; a directory the user named must be usable.
-std::expected<std::optional<boot::KernelCache>, std::string> kernel_cache_of(const RunOptions& options) {
-  if (options.no_kernel_cache) return std::nullopt;
-  if (options.kernel_cache_dir) {
-    boot::KernelCache cache(*options.kernel_cache_dir);
-    if (auto err = cache.create_dir()) return std::unexpected("--kernel-cache " + *err);
-    return cache;
-  }
-  const auto dir = boot::KernelCache::default_dir();
-  if (!dir) return std::nullopt;
-  boot::KernelCache cache(*dir);
-  if (auto err = cache.create_dir()) {
-    spdlog::debug("boot: no kernel cache: {}", *err);
-    return std::nullopt;
-  }
-  return cache;
-}
-
-std::expected<GuestInputs, std::string> read_inputs(const RunOptions& options) {
-  auto layout = boot::ram_layout(options.memory_bytes, host_memory_bytes());
-  if (!layout) return std::unexpected(layout.error());
-  if (auto err = boot::check_cmdline(options.cmdline)) return std::unexpected(*err);
-  auto cache = kernel_cache_of(options);
-  if (!cache) return std::unexpected(cache.error());
-  auto kernel = boot::load_kernel_file(options.kernel, *cache ? &**cache : nullptr);
-  if (!kernel) return std::unexpected(kernel.error());
-  GuestInputs inputs{std::move(*layout), std::move(*kernel), std::nullopt, {}};
-  if (options.initrd) {
-    auto initrd = boot::read_host_file(*options.initrd, boot::kMaxInitrdFile);
-    if (!initrd) return std::unexpected(initrd.error());
-    inputs.initrd = std::move(*initrd);
-  }
+// The flags mapped onto one VM description; disks are opened (and locked) and NICs' host ports
+// opened here, before KVM.
+std::expected<VmDescription, std::string> describe(const RunOptions& options) {
+  VmDescription d;
+  d.kernel = options.kernel;
+  d.initrd = options.initrd;
+  d.cmdline = options.cmdline;
+  d.memory_bytes = options.memory_bytes;
+  d.vcpus = options.vcpus;
+  d.transport = options.transport;
+  d.evtchn_abi = options.evtchn_abi;
+  d.kvm_path = options.kvm_path;
+  d.prefault_memory = options.prefault_memory;
+  d.kernel_cache_dir = options.kernel_cache_dir;
+  d.no_kernel_cache = options.no_kernel_cache;
   auto disks = blk::open_disks(options.disks);
   if (!disks) return std::unexpected(disks.error());
-  inputs.devices = std::move(*disks);
-  return inputs;
+  d.devices = std::move(*disks);
+  auto nics = net::open_nics(options.nets, d.name);
+  if (!nics) return std::unexpected(nics.error());
+  d.devices.insert(d.devices.end(), nics->begin(), nics->end());
+  return d;
 }
 
 int exit_code_for(const VmOutcome& outcome) {
@@ -103,58 +73,6 @@ int exit_code_for(const VmOutcome& outcome) {
     case ShutdownReason::soft_reset: break;
   }
   return kExitGuestCrash;
-}
-
-// A booted VM, or the exit code and line that say why there is none.
-struct BootFailure {
-  int code;
-  std::string message;
-};
-
-std::expected<std::unique_ptr<Vm>, BootFailure> boot_vm(const RunOptions& options, const GuestInputs& inputs) {
-  VmConfig config;
-  for (const auto& r : inputs.layout.ram) config.ram.push_back(RamRange{r.gpa, r.size});
-  config.vcpus = options.vcpus;
-  config.transport = options.transport;
-  config.kvm_path = options.kvm_path;
-  config.prefault_memory = options.prefault_memory;
-  const auto& layout = inputs.layout;
-  for (const auto& e : layout.e820)
-    config.platform.memory_map.push_back({e.addr, e.size, static_cast<std::uint32_t>(e.type)});
-  config.platform.ram_pages = options.memory_bytes >> kPageShift;
-  config.platform.console_pfn = layout.special.console_pfn();
-  config.platform.store_pfn = layout.special.xenstore_pfn();
-  config.platform.evtchn_abi = options.evtchn_abi;
-  config.services.memory_kib = options.memory_bytes >> 10;
-  config.services.devices = inputs.devices;
-
-  auto vm = Vm::create(config);
-  if (!vm) return std::unexpected(BootFailure{vm.error().starts_with("--") ? kExitUsage : kExitError, vm.error()});
-
-  // MADT: one LAPIC per vCPU and the IOAPIC only where KVM emulates them (the kvm-xen transport);
-  // elsewhere no MADT, as CPUID shows no APIC there.
-  const bool kvm_irqchip = (*vm)->transport() == TransportKind::kvm_xen;
-  auto rsdp = boot::acpi::write_acpi_tables(
-      (*vm)->memory(), boot::acpi::AcpiConfig{.vcpus = options.vcpus, .ioapic = kvm_irqchip, .lapic = kvm_irqchip});
-  if (!rsdp) return std::unexpected(BootFailure{kExitUsage, rsdp.error()});
-
-  boot::BootConfig boot_config;
-  boot_config.kernel_path = options.kernel;
-  boot_config.initrd_path = options.initrd;
-  boot_config.cmdline = options.cmdline;
-  boot_config.rsdp_gpa = *rsdp;
-  boot_config.layout = inputs.layout;
-  std::optional<std::span<const std::byte>> initrd;
-  if (inputs.initrd) initrd = std::span<const std::byte>(*inputs.initrd);
-  auto image = boot::load_pvh_image((*vm)->memory(), inputs.kernel, initrd, boot_config);
-  if (!image) return std::unexpected(BootFailure{kExitUsage, image.error()});
-  if (auto r = (*vm)->set_pvh_entry(static_cast<std::uint32_t>(image->entry),
-                                    static_cast<std::uint32_t>(image->start_info));
-      !r)
-    return std::unexpected(BootFailure{kExitError, r.error()});
-  spdlog::info("boot: entry {:#x}, start_info {:#x}, RSDP {:#x}, {} MiB, {} vCPU(s)", image->entry,
-               image->start_info, *rsdp, options.memory_bytes >> 20, options.vcpus);
-  return std::move(*vm);
 }
 
 // Turns SIGTERM/SIGINT into a clean guest shutdown, with a hard stop after the timeout or a second
@@ -238,7 +156,9 @@ class StopSignals final {
 
 int run_guest(const RunOptions& options) {
   setup_logging(options.verbosity);
-  auto inputs = read_inputs(options);
+  auto description = describe(options);
+  if (!description) return fail(kExitUsage, description.error());
+  auto inputs = load_boot_inputs(*description);
   if (!inputs) return fail(kExitUsage, inputs.error());
 
   // Signals go to one waiter thread, never to vCPU threads (created after this mask).
@@ -250,18 +170,31 @@ int run_guest(const RunOptions& options) {
   sigaddset(&stop_signals, SIGUSR2);  // sent by us to retire the waiter
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   StopSignals signals(stop_signals, options.shutdown_timeout_s);
+  std::unique_ptr<gdb::GdbServer> gdb_server;  // listens before the first boot, serves every boot
+  if (options.gdb) {
+    auto server = gdb::GdbServer::listen(*gdb::parse_endpoint(*options.gdb));
+    if (!server) return fail(kExitUsage, server.error());
+    gdb_server = std::move(*server);
+  }
 
   for (unsigned boot = 1;; ++boot) {
-    auto vm = boot_vm(options, *inputs);
-    if (!vm) return fail(vm.error().code, vm.error().message);
+    auto vm = build_vm(*description, *inputs);
+    if (!vm) return fail(vm.error().usage ? kExitUsage : kExitError, vm.error().message);
     signals.attach(vm->get());
     if (signals.signal() != 0) (*vm)->stop(ShutdownReason::poweroff, "stopped by a signal between boots");
+    if (gdb_server) {
+      if (options.gdb_wait && boot == 1) (*vm)->lifecycle().request_pause_all();  // parked before the first instruction
+      gdb_server->serve(**vm);
+    }
     const VmOutcome outcome = (*vm)->run();
+    const bool restart = outcome.reason == ShutdownReason::reboot && options.on_reboot == OnReboot::restart &&
+                         signals.signal() == 0 && !signals.hard_stopped();
+    if (gdb_server) gdb_server->end_vm(!restart);
     signals.attach(nullptr);
 
     if (signals.hard_stopped()) return 128 + signals.signal();
     if (outcome.reason == ShutdownReason::crash) spdlog::error("guest crashed: {}", outcome.detail);
-    if (outcome.reason == ShutdownReason::reboot && options.on_reboot == OnReboot::restart && signals.signal() == 0) {
+    if (restart) {
       spdlog::info("boot: the guest rebooted; starting it again (boot {})", boot + 1);
       continue;
     }

@@ -1,5 +1,7 @@
 #include "cli/options.hpp"
 
+#include "gdb/endpoint.hpp"
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -55,7 +57,12 @@ void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_tex
       ->required();
   run.add_option("--disk", disks,
                  "a disk for xen-blkfront (repeatable): PATH[,vdev=xvda][,readonly][,discard=on|off]"
-                 "[,cache=writeback|none|unsafe][,queues=N]")
+                 "[,persistent=on|off][,cache=writeback|none|unsafe][,queues=N]")
+      ->take_all()
+      ->allow_extra_args(false);
+  run.add_option("--net", options.net_specs,
+                 "a NIC for xen-netfront (repeatable): tap=IFNAME[,mac=..][,queues=N][,mtu=N], "
+                 "bridge=BRNAME[,mac=..][,queues=N][,mtu=N] or user[,mac=..][,hostfwd=tcp::HOSTPORT-:GUESTPORT]...")
       ->take_all()
       ->allow_extra_args(false);
   run.add_option("--initrd", options.initrd, "initial ramdisk, passed as the first PVH module");
@@ -95,6 +102,10 @@ void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_tex
                                 "without decompressing (default $XDG_CACHE_HOME/kxen/kernels or "
                                 "~/.cache/kxen/kernels, skipped when not writable)");
   run.add_flag("--no-kernel-cache", options.no_kernel_cache, "unpack the bzImage on every boot")->excludes(cache);
+  auto* gdb = run.add_option("--gdb", options.gdb,
+                              "serve gdb's remote protocol on tcp:[HOST]:PORT (host 127.0.0.1 by default) or "
+                              "unix:PATH; threads are vCPUs, `monitor help` lists the Xen views");
+  run.add_flag("--gdb-wait", options.gdb_wait, "with --gdb: stop before the guest's first instruction")->needs(gdb);
   run.add_flag("-v,--verbose", options.verbosity, "more logging (-v info, -vv debug, -vvv trace)");
   run.add_option("--kvm-device", options.kvm_path, "KVM device node")->default_str("/dev/kvm");
 }
@@ -107,12 +118,20 @@ std::optional<std::string> validate(RunOptions& options, const std::string& memo
     if (!disk) return disk.error();
     options.disks.push_back(std::move(*disk));
   }
+  for (const auto& spec : options.net_specs) {
+    auto nic = net::parse_net_option(spec);
+    if (!nic) return nic.error();
+    options.nets.push_back(std::move(*nic));
+  }
   if (!memory_text.empty()) {
     auto bytes = parse_memory_size(memory_text);
     if (!bytes) return fmt::format("--memory {}: not a size; use e.g. 512M or 2G", memory_text);
     options.memory_bytes = *bytes;
   }
   if (options.vcpus == 0) return std::string("--vcpus 0: a guest needs at least one vCPU");
+  if (options.gdb) {
+    if (auto endpoint = gdb::parse_endpoint(*options.gdb); !endpoint) return endpoint.error();
+  }
   return std::nullopt;
 }
 

@@ -10,6 +10,7 @@
 #include "xen/platform/evtchn_abi_request.hpp"
 
 #include "blk/disk_options.hpp"
+#include "net/net_options.hpp"
 
 namespace kxen {
 
@@ -18,6 +19,8 @@ enum class OnReboot { restart, exit };
 
 struct RunOptions {
   std::vector<blk::DiskOptions> disks;  // --disk, parsed; opened by the launcher
+  std::vector<std::string> net_specs;  // --net as given; parsed into nets by validation
+  std::vector<net::NetOptions> nets;   // --net, parsed; host ports opened by the launcher
   std::string kernel;
   std::optional<std::string> initrd;
   std::string cmdline;
@@ -32,6 +35,8 @@ struct RunOptions {
   bool prefault_memory = false;
   std::optional<std::string> kernel_cache_dir;  // unset: the default directory, if usable
   bool no_kernel_cache = false;
+  std::optional<std::string> gdb;  // --gdb tcp:[HOST]:PORT | unix:PATH, checked by the launcher
+  bool gdb_wait = false;           // --gdb-wait: stop before the first guest instruction
 };
 
 // Either options to run, or an exit code with everything already printed (help, version, errors).
