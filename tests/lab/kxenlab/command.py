@@ -26,6 +26,9 @@ class Command:
                if k in PASSED_ENV or k.startswith(PASSED_PREFIXES)}
         env.setdefault("PATH", DEFAULT_PATH)
         env["KXEN_IN_LAB"] = "1"
+        # L1's home is the host's, read-only: kxen's kernel cache goes to L1's tmpfs instead, so
+        # a kernel booted again in the same L1 skips decompressing its bzImage under emulation.
+        env["XDG_CACHE_HOME"] = "/tmp/kxen-lab-xdg-cache"
         env.update(self.extra_env)
         return env
 
