@@ -4,6 +4,24 @@
 # next/step, print, a watchpoint firing on a write (WATCH: hw, debug registers; sw, gdb's own
 # single-stepping), continue to the guest's poweroff (exit 0). Then a second client is refused
 # and garbage on the socket does not crash kxen.
+# wait_kxen SECONDS: waits for kxen ($kxen_pid) to end and sets $status; one still running after
+# SECONDS (a guest left spinning) gets SIGUSR1 (its vCPUs' state in the log), then SIGKILL.
+wait_kxen() {
+    _n=0
+    while kill -0 "$kxen_pid" 2>/dev/null && [ "$_n" -lt $(($1 * 10)) ]; do
+        sleep 0.1
+        _n=$((_n + 1))
+    done
+    if kill -0 "$kxen_pid" 2>/dev/null; then
+        echo "kxen still running $1 s after gdb ended: SIGUSR1, then SIGKILL"
+        kill -USR1 "$kxen_pid"
+        sleep 2
+        kill -KILL "$kxen_pid" 2>/dev/null
+    fi
+    wait "$kxen_pid"
+    status=$?
+}
+
 gdb_guest_session() {
 transport=$1
 case $2 in
@@ -49,8 +67,7 @@ continue
 GDB
 timeout 400 gdb -nx -batch -x script.gdb "$guest" >gdb.out 2>&1
 gdb_status=$?
-wait "$kxen_pid"
-status=$?
+wait_kxen 30
 cat gdb.out
 cat kxen.err | tail -20
 expect_eq "gdb exit status" "$gdb_status" 0
@@ -92,7 +109,48 @@ a.sendall(frame(b'D'))
 time.sleep(0.5)
 assert b'$OK#9a' in a.recv(4096)
 PY
-wait "$kxen_pid"
-expect_eq "kxen exit status after detach" "$?" 0
+wait_kxen 30
+expect_eq "kxen exit status after detach" "$status" 0
 expect_grep 'refused a second client' kxen2.err
+}
+
+# gdb_smp_session: the gdb guest with 2 vCPUs (kvm-xen, "smp" on its command line): gdb lists
+# both threads from the first stop, a breakpoint in ap_work(), which only vCPU 1 runs, stops
+# with thread 2 current, its argument prints, and the guest runs on to its poweroff.
+gdb_smp_session() {
+guest="$KXEN_BUILD/tests/guests/gdb-64"
+sock="$PWD/gdb-smp.sock"
+rm -f "$sock"
+"$KXEN" run --transport kvm-xen --vcpus 2 --kernel "$guest" --cmdline smp --gdb "unix:$sock" --gdb-wait -v \
+    >smp.out 2>smp.err &
+kxen_pid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+[ -S "$sock" ] || fail "kxen did not listen on $sock"
+cat >smp.gdb <<GDB
+set pagination off
+set confirm off
+target remote $sock
+info threads
+break ap_work
+continue
+info threads
+bt
+print x
+printf "current thread %d\n", \$_thread
+delete
+continue
+GDB
+timeout 400 gdb -nx -batch -x smp.gdb "$guest" >smp-gdb.out 2>&1
+gdb_status=$?
+wait_kxen 30
+cat smp-gdb.out
+tail -n 20 smp.err
+expect_eq "gdb exit status (2 vCPUs)" "$gdb_status" 0
+expect_eq "kxen exit status (2 vCPUs)" "$status" 0
+expect_grep '^ *2 +Thread 2 .*vCPU 1' smp-gdb.out
+expect_grep 'Thread 2 .*hit Breakpoint 1, ap_work \(x=14\)' smp-gdb.out
+expect_grep '^current thread 2$' smp-gdb.out
+expect_grep '^\$1 = 14$' smp-gdb.out
+expect_grep '\[Inferior 1 \(Remote target\) exited normally\]' smp-gdb.out
+expect_grep 'vCPU 1 computed 42' smp.out
 }
