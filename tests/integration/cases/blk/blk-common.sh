@@ -34,18 +34,23 @@ blk_image_dir() {
 }
 
 # blk_start NAME KXEN-RUN-ARGS...: starts kxen in the background ($kxen_pid); the console goes to
-# NAME.out, kxen's -v log to NAME.err. (Not under timeout(1): it would leave the case's process
-# group, which the suite kills when the case times out.)
+# $console, kxen's -v log to $log: files in $images when there is one (L1's tmpfs: the case's own
+# dir is a 9p share there, where a file read right after a kill can show zeros in place of
+# bytes still being written back), copied to NAME.out and NAME.err by blk_wait. (Not under
+# timeout(1): it would leave the case's process group, which the suite kills when the case
+# times out.)
 blk_start() {
     name=$1
     shift
     start=$(date +%s)
-    "$KXEN" run -v --memory 512M "$@" >"$name.out" 2>"$name.err" </dev/null &
+    console="${images:-.}/$name.out"
+    log="${images:-.}/$name.err"
+    "$KXEN" run -v --memory 512M "$@" >"$console" 2>"$log" </dev/null &
     kxen_pid=$!
 }
 
 # blk_wait SECONDS: waits for kxen to end; after SECONDS it gets SIGUSR1 (it logs where each vCPU
-# is), then SIGKILL. Sets $status, writes NAME.txt (the console without CRs).
+# is), then SIGKILL. Sets $status, writes $text and NAME.txt (the console without CRs).
 blk_wait() {
     _wait_ticks=0
     while kill -0 "$kxen_pid" 2>/dev/null && [ "$_wait_ticks" -lt $(($1 * 5)) ]; do
@@ -60,7 +65,13 @@ blk_wait() {
     fi
     wait "$kxen_pid"
     status=$?
-    tr -d '\r' <"$name.out" >"$name.txt"
+    if [ "$console" != "./$name.out" ]; then
+        cp "$console" "$name.out"
+        cp "$log" "$name.err"
+    fi
+    text="${images:-.}/$name.txt"
+    tr -d '\r' <"$console" >"$text"
+    [ "$text" = "./$name.txt" ] || cp "$text" "$name.txt"
     echo "$name: exit $status after $(($(date +%s) - start)) s"
 }
 

@@ -72,14 +72,14 @@ while [ "$run" -le "$RUNS" ]; do
         --cmdline "$BLK_CMDLINE kxen.run=$run" --disk "$fs" --disk "$raw,vdev=xvdb,cache=none"
     # Poll the console; SIGKILL at once when the marker (or the end) shows, or after 240 s.
     n=0
-    while ! grep -q "^KXEN-DURABLE-MARKER run=$run" "$name.out" && kill -0 "$kxen_pid" 2>/dev/null &&
+    while ! grep -q "^KXEN-DURABLE-MARKER run=$run" "$console" && kill -0 "$kxen_pid" 2>/dev/null &&
         [ "$n" -lt 4800 ]; do
         sleep 0.05
         n=$((n + 1))
     done
     kill -KILL "$kxen_pid" 2>/dev/null
     blk_wait 10
-    out="$name.txt"
+    out="$text"
     if ! grep -q "^KXEN-DURABLE-MARKER run=$run" "$out"; then
         show_tails
         check "run $run ($k): the guest printed its marker" no yes
