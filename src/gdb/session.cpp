@@ -21,6 +21,9 @@ template <class... F>
 struct Overloaded : F... {
   using F::operator()...;
 };
+// clang 16 does not deduce aggregate template arguments (P1816) on its own.
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
 }  // namespace
 
 Session::Session(Target& target) : target_(target) {
