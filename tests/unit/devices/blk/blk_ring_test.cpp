@@ -154,9 +154,13 @@ TEST_CASE("blk ring: a 32-bit frontend's requests and our responses through one 
   REQUIRE(RING_HAS_UNCONSUMED_RESPONSES(&front) == 3);
   for (std::uint64_t i = 0; i < 3; ++i) {
     const x86_32::blkif_response_t* rsp = RING_GET_RESPONSE(&front, front.rsp_cons);
-    CHECK(rsp->id == 0xabc00000000ull + i);
-    CHECK(rsp->operation == BLKIF_OP_READ);
-    CHECK(rsp->status == (i == 1 ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY));
+    // Copied out: the i386 layout leaves id 4-byte aligned, and CHECK binds a reference.
+    const std::uint64_t id = rsp->id;
+    const std::uint8_t operation = rsp->operation;
+    const std::int16_t status = rsp->status;
+    CHECK(id == 0xabc00000000ull + i);
+    CHECK(operation == BLKIF_OP_READ);
+    CHECK(status == (i == 1 ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY));
     ++front.rsp_cons;
   }
 }
