@@ -93,9 +93,7 @@ struct BlkWorld {
   void push(const blkif_request_t& req) {
     *RING_GET_REQUEST(&front, front.req_prod_pvt) = req;
     ++front.req_prod_pvt;
-    int notify = 0;
-    RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&front, notify);
-    if (notify) {
+    if (kxen::test::push_requests(front)) {
       const std::uint64_t one = 1;
       REQUIRE(::write(kick.get(), &one, sizeof one) == sizeof one);
     }
@@ -218,11 +216,11 @@ TEST_CASE("blk queue: a read-only disk refuses writes", "[blk][threads]") {
 
 TEST_CASE("blk queue: a wild producer index disables the ring, and stop still returns", "[blk][threads]") {
   BlkWorld w;
-  w.front.sring->req_prod = w.front.req_prod_pvt + 1000;
+  kxen::test::shared_index(w.front.sring->req_prod).store(w.front.req_prod_pvt + 1000);
   const std::uint64_t one = 1;
   REQUIRE(::write(w.kick.get(), &one, sizeof one) == sizeof one);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   w.queue->stop();  // returns: the disabled ring does not hold the I/O thread
-  CHECK(w.front.sring->rsp_prod == 0);  // nothing was answered for the bogus requests
+  CHECK(kxen::test::shared_index(w.front.sring->rsp_prod).load() == 0);  // nothing was answered for the bogus requests
   CHECK(w.grants.flags(kRingRef) == GTF_permit_access);  // the ring page is unmapped
 }

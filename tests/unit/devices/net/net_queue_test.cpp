@@ -174,9 +174,7 @@ struct NetWorld {
   }
   void push_tx(std::initializer_list<netif_tx_request_t> slots) {
     for (const auto& s : slots) *RING_GET_REQUEST(&tx, tx.req_prod_pvt++) = s;
-    int notify_needed = 0;
-    RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&tx, notify_needed);
-    if (notify_needed) notify();
+    if (kxen::test::push_requests(tx)) notify();
   }
   void post_rx(unsigned count) {
     for (unsigned i = 0; i < count; ++i) {
@@ -184,9 +182,7 @@ struct NetWorld {
       *RING_GET_REQUEST(&rx, idx) = netif_rx_request_t{static_cast<std::uint16_t>(idx % kRxBuffers), 0,
                                                        kRxDataRef + idx % kRxBuffers};
     }
-    int notify_needed = 0;
-    RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&rx, notify_needed);
-    if (notify_needed) notify();
+    if (kxen::test::push_requests(rx)) notify();
   }
   std::vector<netif_tx_response_t> tx_responses(std::size_t n) {
     return kxen::test::wait_responses<netif_tx_response_t>(tx, frontend_event.get(), n);
@@ -342,7 +338,7 @@ TEST_CASE("net queue: a refused rx grant is answered with an error, the frame go
 
 TEST_CASE("net queue: a wild req_prod disables the queue; stop still works", "[net][threads]") {
   NetWorld w;
-  w.tx.sring->req_prod = 100000;
+  kxen::test::shared_index(w.tx.sring->req_prod).store(100000);
   w.notify();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   w.queue->stop();
