@@ -1,4 +1,4 @@
-// For test frontends whose rings a backend thread serves concurrently: the barriers
+// For test frontends whose rings a backend thread serves concurrently: their event channel, the barriers
 // xen/io/ring.h leaves to its includer (interface versions >= 0x00030208), and collecting
 // responses as a frontend does, woken by its event channel's eventfd.
 #pragma once
@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "xenbus/backend.hpp"
 
 #ifndef xen_mb
 #define xen_mb() std::atomic_thread_fence(std::memory_order_seq_cst)
@@ -36,6 +38,22 @@ bool push_requests(FrontRing& ring) {
   const RING_IDX event = shared_index(ring.sring->req_event).load(std::memory_order_seq_cst);
   return static_cast<RING_IDX>(now - event) < static_cast<RING_IDX>(now - old);
 }
+
+// A backend's event channel in a test: kicks arrive on the `kick` eventfd, and the backend's
+// notifications are written to the frontend's `frontend` eventfd.
+class TestChannel final : public xenbus::EventChannel {
+ public:
+  TestChannel(int kick, int frontend) : kick_(kick), frontend_(frontend) {}
+  int eventfd() const override { return kick_; }
+  evtchn_port_t frontend_port() const override { return 5; }
+  bool notify() override {
+    const std::uint64_t one = 1;
+    return ::write(frontend_, &one, sizeof one) == sizeof one;
+  }
+
+ private:
+  int kick_, frontend_;
+};
 
 // Waits up to 5 s (polling `event_fd`) until `count` responses arrived on the front ring `ring`
 // (a FRONT_RING of Rsp); REQUIREs that many.

@@ -30,20 +30,6 @@ constexpr std::uint64_t kIndirectGfn = 0x90;
 constexpr grant_ref_t kIndirectRef = 40;
 constexpr std::size_t kDiskBytes = 1 << 20;
 
-class TestChannel final : public xenbus::EventChannel {
- public:
-  TestChannel(int kick, int frontend) : kick_(kick), frontend_(frontend) {}
-  int eventfd() const override { return kick_; }
-  evtchn_port_t frontend_port() const override { return 5; }
-  bool notify() override {
-    const std::uint64_t one = 1;
-    return ::write(frontend_, &one, sizeof one) == sizeof one;
-  }
-
- private:
-  int kick_, frontend_;
-};
-
 struct BlkWorld {
   kxen::test::GnttabWorld grants;
   PlatformGrantAccess access{grants.table};
@@ -84,7 +70,7 @@ struct BlkWorld {
     auto ring = access.map(std::span(&kRingRef, 1), true);
     REQUIRE(ring[0]);
     parts.ring_pages.push_back(*ring[0]);
-    parts.channel = std::make_unique<TestChannel>(kick.get(), frontend_event.get());
+    parts.channel = std::make_unique<kxen::test::TestChannel>(kick.get(), frontend_event.get());
     auto started = BlkQueue::start(std::move(parts));
     REQUIRE(started);
     queue = std::move(*started);

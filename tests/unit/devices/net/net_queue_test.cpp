@@ -32,20 +32,6 @@ constexpr std::uint64_t kRxDataGfn = 0x90;  // rx buffers: gfn 0x90 + i, ref 40 
 constexpr grant_ref_t kRxDataRef = 40;
 constexpr unsigned kRxBuffers = 40;
 
-class TestChannel final : public xenbus::EventChannel {
- public:
-  TestChannel(int kick, int frontend) : kick_(kick), frontend_(frontend) {}
-  int eventfd() const override { return kick_; }
-  evtchn_port_t frontend_port() const override { return 5; }
-  bool notify() override {
-    const std::uint64_t one = 1;
-    return ::write(frontend_, &one, sizeof one) == sizeof one;
-  }
-
- private:
-  int kick_, frontend_;
-};
-
 struct SentFrame {
   VnetHeader hdr;
   std::vector<std::byte> bytes;
@@ -156,7 +142,7 @@ struct NetWorld {
       REQUIRE(m);
       parts.ring_pages.push_back(*m);
     }
-    parts.tx_channel = std::make_unique<TestChannel>(kick.get(), frontend_event.get());
+    parts.tx_channel = std::make_unique<kxen::test::TestChannel>(kick.get(), frontend_event.get());
     parts.port = &port;
     parts.rx_features = features;
     parts.stats = &stats;
