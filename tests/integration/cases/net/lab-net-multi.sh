@@ -18,14 +18,14 @@ net_init_body | python3 "$disk_guest" initramfs "$kernel" - "net-$k.gz" --no-too
 net_transfer "multi-$k" "$SIZE" 192.0.2.1 http://192.0.2.2:8080/up --kernel "$kernel" --initrd "net-$k.gz" --vcpus 2 \
     --cmdline "$NET_CMDLINE kxen.test=multi kxen.size=$SIZE kxen.addr=192.0.2.2/25 kxen.mtu=9000 kxen.addr1=192.0.2.130/25 kxen.host1=192.0.2.129" \
     --net tap=kxtap1,queues=2,mtu=9000 --net bridge=kxbr0
-out="multi-$k.txt"
+out=$net_text
 net_check_transfer "$k multi" "multi-$k" "$SIZE"
 check "$k multi: two NICs" "$(gv "$out" NET-NICS)" 2
 check "$k multi: eth0 has 2 queues" "$(gv "$out" NET-QUEUES)" 2
 check "$k multi: MTU 9000 set" "$(gv "$out" NET-MTU)" 9000
 check "$k multi: ping with 8000-byte packets" "$(gv "$out" PING-BIG)" 0
 check "$k multi: ping over the bridge NIC" "$(gv "$out" PING1)" 0
-check_grep "$k multi: eth0 connected 2 queues" 'vif 0 .*: 2 queue\(s\)' "multi-$k.err"
-check_grep "$k multi: kxen made a tap on the bridge" 'tap kxen[0-9]+ created on bridge kxbr0' "multi-$k.err"
+check_grep "$k multi: eth0 connected 2 queues" 'vif 0 .*: 2 queue\(s\)' "$net_log"
+check_grep "$k multi: kxen made a tap on the bridge" 'tap kxen[0-9]+ created on bridge kxbr0' "$net_log"
 check "$k multi: the bridge's tap is gone after kxen" "$(ip -o link show master kxbr0 2>/dev/null | grep -c kxen)" 0
-blk_finish
+net_finish

@@ -16,11 +16,11 @@ net_init_body | python3 "$disk_guest" initramfs "$kernel" - "net-$k.gz" --no-too
 net_transfer "user-$k" "$SIZE" 127.0.0.1 http://127.0.0.1:18080/up --kernel "$kernel" --initrd "net-$k.gz" \
     --cmdline "$NET_CMDLINE kxen.test=user kxen.size=$SIZE kxen.addr=dhcp kxen.host=10.0.2.2" \
     --net user,hostfwd=tcp::18080-:8080
-out="user-$k.txt"
+out=$net_text
 check "$k user: DHCP" "$(gv "$out" NET-DHCP)" 0
 check "$k user: the DHCP address" "$(gv "$out" NET-DHCP-ADDR)" 10.0.2.15
 net_check_transfer "$k user" "user-$k" "$SIZE"
-check_grep "$k user: no GSO offered to a user-mode NIC" 'gso v4 false v6 false' "user-$k.err"
+check_grep "$k user: no GSO offered to a user-mode NIC" 'gso v4 false v6 false' "$net_log"
 
 # A host port already in use is one line, before the guest starts (a port the kernel picked).
 python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("0.0.0.0", 0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(30)' >busy.port &
@@ -32,4 +32,4 @@ busy=$(cat busy.port)
 check "user: a busy host port is a usage error" "$?" 2
 check_grep "user: it says which port" "hostfwd tcp::$busy-:80: host port $busy is in use" busy.err
 kill "$holder" 2>/dev/null
-blk_finish
+net_finish

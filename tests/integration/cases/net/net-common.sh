@@ -8,6 +8,13 @@ net_host="$KXEN_SRC/tests/integration/cases/net/net_host.py"
 NET_CMDLINE="console=hvc0 loglevel=3"
 PATH="$PATH:/usr/sbin:/sbin"
 
+# Consoles and logs are written and read in $images, L1's tmpfs (blk_start): a console on the
+# case's 9p share has come back with a line missing; blk_wait copies them to the case dir.
+images=$(mktemp -d /tmp/kxen-net.XXXXXX) || fail "mktemp failed"
+net_cleanup="rm -rf $images;"
+trap 'eval "$net_cleanup"' EXIT
+trap 'exit 143' TERM INT
+
 # net_tap NAME [ADDR [MODE...]]: a tap NAME with ADDR (default 192.0.2.1/24), up, made with
 # `ip tuntap add` MODE words (e.g. multi_queue); removed when the case ends.
 net_tap() {
@@ -105,16 +112,19 @@ net_transfer() {
     turl=$4
     shift 4
     blk_start "$tname" "$@"
-    python3 "$net_host" transfer --console "$tname.out" --bind "$tbind" --guest "$turl" \
+    python3 "$net_host" transfer --console "$console" --bind "$tbind" --guest "$turl" \
         --size "$tsize" --timeout 600 >"$tname.host" 2>&1
     blk_wait 120
     [ "$status" -eq 0 ] || show_tails
     cat "$tname.host"
+    net_text=$text
+    net_log=$log
 }
 
-# net_check_transfer LABEL NAME SIZE: the ping and the file each way arrived whole.
+# net_check_transfer LABEL NAME SIZE: the ping and the file each way arrived whole (NAME is the
+# last net_transfer's).
 net_check_transfer() {
-    out="$2.txt"
+    out=$net_text
     check "$1: kxen exit status after poweroff -f" "$status" 0
     check_grep "$1: the guest ran to its end" '^KXEN-DONE' "$out"
     check "$1: eth0 appeared" "$(gv "$out" NET-ETH0)" yes
@@ -124,4 +134,15 @@ net_check_transfer() {
     check "$1: guest->host file (sha256)" "$(gv "$2.host" HOST-UP-SHA)" "$(gv "$out" GUEST-UP-SHA)"
     check "$1: guest->host bytes" "$(gv "$2.host" HOST-UP-BYTES)" "$3"
     echo "$1: guest->host took $(gv "$2.host" HOST-UP-SECONDS) s"
+}
+
+# net_finish: the case's verdict; after a failure, each run's console lines as they were read.
+net_finish() {
+    if [ "$failures" -ne 0 ]; then
+        for _text in "$images"/*.txt; do
+            echo "--- the guest's lines in $(basename "$_text"):"
+            grep -an -E 'NET-|PING|WGET|GUEST-|KXEN-' "$_text" | cat -v
+        done
+    fi
+    blk_finish
 }
