@@ -183,7 +183,8 @@ int run_guest(const RunOptions& options) {
     signals.attach(vm->get());
     if (signals.signal() != 0) (*vm)->stop(ShutdownReason::poweroff, "stopped by a signal between boots");
     if (gdb_server) {
-      if (options.gdb_wait && boot == 1) (*vm)->lifecycle().request_pause_all();  // parked before the first instruction
+      // Parked before the first instruction: for --gdb-wait, or for a connected gdb's breakpoints.
+      if ((options.gdb_wait && boot == 1) || gdb_server->has_client()) (*vm)->lifecycle().request_pause_all();
       gdb_server->serve(**vm);
     }
     const VmOutcome outcome = (*vm)->run();

@@ -108,6 +108,18 @@ void Breakpoints::lift(Target& target) {
   }
 }
 
+void Breakpoints::forget_planted() {
+  std::lock_guard lock(mutex_);
+  for (auto& [addr, bp] : software_) bp.gpa.reset();
+}
+
+std::size_t Breakpoints::count() const {
+  std::lock_guard lock(mutex_);
+  std::size_t watch_or_hw = 0;
+  for (const auto& slot : slots_) watch_or_hw += slot.used && slot.type != BreakType::software;
+  return software_.size() + watch_or_hw;
+}
+
 kvm_guest_debug Breakpoints::guest_debug() const {
   std::lock_guard lock(mutex_);
   kvm_guest_debug debug{};

@@ -33,6 +33,9 @@ class Breakpoints final {
   // Writes int3 over every software breakpoint (through vCPU `vcpu`'s page tables) / restores them.
   void plant(Target& target, std::uint32_t vcpu);
   void lift(Target& target);
+  // The guest rebooted into fresh memory: no int3 is planted any more, nothing to restore.
+  void forget_planted();
+  std::size_t count() const;
   // KVM_SET_GUEST_DEBUG's control and debug registers for what is set (no single-step).
   kvm_guest_debug guest_debug() const;
 

@@ -64,24 +64,25 @@ void GdbServer::end_vm(bool last_boot) {
 
 void GdbServer::run(Vm& vm) {
   VmTarget target(vm);
-  std::unique_ptr<Session> session;
-  PacketDecoder decoder;
   auto drop_client = [&] {
-    if (session) session->disconnect();
-    session.reset();
+    if (session_) session_->disconnect();
+    session_.reset();
     client_.reset();
-    decoder = PacketDecoder();
+    decoder_ = PacketDecoder();
   };
-  if (client_.valid()) session = std::make_unique<Session>(target);  // still connected from the last boot
+  if (session_ && client_.valid()) {  // still connected from the last boot
+    const std::string stop = session_->rebind(target);
+    if (!stop.empty() && !send_all(client_.get(), stop)) drop_client();
+  }
   for (;;) {
     pollfd fds[3] = {{wake_.get(), POLLIN, 0}, {listener_.get(), POLLIN, 0}, {client_.get(), POLLIN, 0}};
-    const int n = ::poll(fds, client_.valid() ? 3 : 2, session && session->running() ? kRunningPollMs : -1);
+    const int n = ::poll(fds, client_.valid() ? 3 : 2, session_ && session_->running() ? kRunningPollMs : -1);
     if (n < 0 && errno != EINTR) break;
     if (fds[0].revents) {
       // The VM ends. Last boot: a client waiting in `continue` hears the exit instead of a closed
       // socket; otherwise it stays connected for the next boot.
-      if (last_boot_.load() && session && session->running()) {
-        const std::string stop = session->poll_stop(std::chrono::milliseconds(0));
+      if (last_boot_.load() && session_ && session_->running()) {
+        const std::string stop = session_->poll_stop(std::chrono::milliseconds(0));
         if (!stop.empty()) send_all(client_.get(), stop);
       }
       return;
@@ -93,7 +94,7 @@ void GdbServer::run(Vm& vm) {
       } else if (fresh.valid()) {
         spdlog::info("gdb: client connected; the guest is stopped");
         client_ = std::move(fresh);
-        session = std::make_unique<Session>(target);
+        session_ = std::make_unique<Session>(target);
       }
     }
     if (client_.valid() && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -105,19 +106,19 @@ void GdbServer::run(Vm& vm) {
         continue;
       }
       std::vector<PacketEvent> events;
-      decoder.feed(std::string_view(buf, static_cast<std::size_t>(got)), events);
+      decoder_.feed(std::string_view(buf, static_cast<std::size_t>(got)), events);
       for (const auto& event : events) {
-        if (!send_all(client_.get(), session->on_event(event)) || session->finished()) break;
+        if (!send_all(client_.get(), session_->on_event(event)) || session_->finished()) break;
       }
     }
-    if (session && session->running()) {
-      const std::string stop = session->poll_stop(std::chrono::milliseconds(0));
+    if (session_ && session_->running()) {
+      const std::string stop = session_->poll_stop(std::chrono::milliseconds(0));
       if (!stop.empty() && !send_all(client_.get(), stop)) drop_client();
     }
-    if (session && session->finished()) {
-      session.reset();  // finished: already detached, killed, or the guest ended
+    if (session_ && session_->finished()) {
+      session_.reset();  // finished: already detached, killed, or the guest ended
       client_.reset();
-      decoder = PacketDecoder();
+      decoder_ = PacketDecoder();
     }
   }
 }

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "gdb/endpoint.hpp"
+#include "gdb/packet.hpp"
+#include "gdb/session.hpp"
 #include "kvm/fd.hpp"
 
 namespace kxen {
@@ -27,6 +29,8 @@ class GdbServer final {
   // Stops serving before the VM goes away. The client stays connected for the next boot; on the
   // last boot a running client is first told how the guest ended (W00 or X06).
   void end_vm(bool last_boot = false);
+  // A client is connected (between boots: the next boot starts parked, for its breakpoints).
+  bool has_client() const { return client_.valid(); }
 
  private:
   GdbServer(Fd listener, Fd wake, Endpoint endpoint)
@@ -38,6 +42,8 @@ class GdbServer final {
   Endpoint endpoint_;
   std::atomic<bool> last_boot_{false};  // set by end_vm() before it wakes the thread
   Fd client_;  // kept across boots: gdb stays connected through a guest reboot
+  std::unique_ptr<Session> session_;  // client_'s, kept with it (breakpoints survive a reboot)
+  PacketDecoder decoder_;
   std::thread thread_;
 };
 

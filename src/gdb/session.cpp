@@ -26,15 +26,29 @@ template <class... F>
 Overloaded(F...) -> Overloaded<F...>;
 }  // namespace
 
-Session::Session(Target& target) : target_(target) {
-  target_.attach([this](const DebugExit& exit) { return breakpoints_.claims(exit); });
+Session::Session(Target& target) : target_(&target) {
+  target_->attach([this](const DebugExit& exit) { return breakpoints_.claims(exit); });
   halt();
 }
 
+std::string Session::rebind(Target& target) {
+  target_ = &target;
+  breakpoints_.forget_planted();
+  target_->attach([this](const DebugExit& exit) { return breakpoints_.claims(exit); });
+  const bool was_running = running_;
+  halt();
+  if (finished_ || !was_running) return {};
+  spdlog::info("gdb: the guest rebooted; its {} breakpoint(s) and watchpoint(s) carry over", breakpoints_.count());
+  // gdb still waits in `continue`: the new boot runs on, and its stop reply is the next one.
+  if (!resume(std::vector<RunAction>(target_->vcpu_count(), RunAction::resume), std::nullopt, 0)) return {};
+  spdlog::warn("gdb: the rebooted guest cannot be resumed; it stays stopped");
+  return reply_packet(stop_reply(0, kSigTrap, ""));
+}
+
 void Session::halt() {
-  const auto busy = target_.pause_all();
+  const auto busy = target_->pause_all();
   for (auto vcpu : busy) spdlog::warn("gdb: vcpu{} is busy in a blocking hypercall; it stops when that returns", vcpu);
-  breakpoints_.lift(target_);
+  breakpoints_.lift(*target_);
   running_ = false;
 }
 
@@ -68,7 +82,7 @@ std::string Session::on_event(const PacketEvent& event) {
 
 std::optional<std::uint32_t> Session::vcpu_of(std::int64_t thread, std::uint32_t fallback) const {
   if (thread == kAnyThread || thread == kAllThreads) return fallback;
-  if (thread < 1 || thread > static_cast<std::int64_t>(target_.vcpu_count())) return std::nullopt;
+  if (thread < 1 || thread > static_cast<std::int64_t>(target_->vcpu_count())) return std::nullopt;
   return static_cast<std::uint32_t>(thread - 1);
 }
 
@@ -86,43 +100,43 @@ std::string Session::stopped_by(const DebugExit& exit) {
 std::string Session::interrupt() {
   halt();
   // A breakpoint hit racing the Ctrl-C wins: it is the more useful report.
-  if (auto exit = target_.wait_stop(std::chrono::milliseconds(0))) return reply_packet(stop_reply(exit->vcpu, kSigTrap, breakpoints_.reason(*exit)));
+  if (auto exit = target_->wait_stop(std::chrono::milliseconds(0))) return reply_packet(stop_reply(exit->vcpu, kSigTrap, breakpoints_.reason(*exit)));
   return reply_packet(stop_reply(last_stop_vcpu_, kSigInt, ""));
 }
 
 std::string Session::poll_stop(std::chrono::milliseconds wait) {
   if (!running_) return {};
-  if (auto exit = target_.wait_stop(wait)) return reply_packet(stopped_by(*exit));
-  if (target_.ended()) {
+  if (auto exit = target_->wait_stop(wait)) return reply_packet(stopped_by(*exit));
+  if (target_->ended()) {
     running_ = false;
     finished_ = true;
     // W00: exited normally; X06 (SIGABRT): the guest crashed, rebooted or was stopped.
-    return reply_packet(target_.powered_off() ? "W00" : "X06");
+    return reply_packet(target_->powered_off() ? "W00" : "X06");
   }
   return {};
 }
 
 void Session::disconnect() {
   if (finished_) return;
-  breakpoints_.lift(target_);
+  breakpoints_.lift(*target_);
   breakpoints_.clear();
-  target_.detach();
+  target_->detach();
   finished_ = true;
 }
 
 std::optional<std::string> Session::resume(std::vector<RunAction> actions, std::optional<std::uint64_t> addr,
                                            std::uint32_t addr_vcpu) {
   if (addr) {
-    auto state = target_.state(addr_vcpu);
+    auto state = target_->state(addr_vcpu);
     if (!state) return std::string(kInvalid);
     state->regs.rip = *addr;
-    if (!target_.set_state(addr_vcpu, *state)) return std::string(kInvalid);
+    if (!target_->set_state(addr_vcpu, *state)) return std::string(kInvalid);
   }
-  breakpoints_.plant(target_, g_vcpu_);
-  target_.set_debug(breakpoints_.guest_debug());
-  if (auto r = target_.resume(actions); !r) {
+  breakpoints_.plant(*target_, g_vcpu_);
+  target_->set_debug(breakpoints_.guest_debug());
+  if (auto r = target_->resume(actions); !r) {
     spdlog::warn("gdb: resume: {}", r.error());
-    breakpoints_.lift(target_);
+    breakpoints_.lift(*target_);
     return std::string(kInvalid);
   }
   running_ = true;
@@ -130,7 +144,7 @@ std::optional<std::string> Session::resume(std::vector<RunAction> actions, std::
 }
 
 std::optional<std::string> Session::vcont(const VCont& v) {
-  const std::uint32_t count = target_.vcpu_count();
+  const std::uint32_t count = target_->vcpu_count();
   std::vector<RunAction> actions(count, RunAction::stay);
   std::vector<bool> decided(count, false);
   for (const auto& a : v.actions) {  // the leftmost action that names a thread applies to it
@@ -147,7 +161,7 @@ std::optional<std::string> Session::vcont(const VCont& v) {
 std::string Session::thread_list(bool first) {
   if (!first) return "l";
   std::string list = "m";
-  for (std::uint32_t id = 0; id < target_.vcpu_count(); ++id) list += fmt::format("{}{:x}", id ? "," : "", id + 1);
+  for (std::uint32_t id = 0; id < target_->vcpu_count(); ++id) list += fmt::format("{}{:x}", id ? "," : "", id + 1);
   return list;
 }
 
@@ -166,7 +180,7 @@ std::optional<std::string> Session::handle(const Command& command) {
           [&](const QueryThreadExtra& q) -> std::optional<std::string> {
             auto vcpu = vcpu_of(q.thread, g_vcpu_);
             if (!vcpu) return kInvalid;
-            return encode_hex_text(target_.describe_thread(*vcpu));
+            return encode_hex_text(target_->describe_thread(*vcpu));
           },
           [&](const QueryFeatures& q) -> std::optional<std::string> {
             return xfer_features(q.annex, q.offset, std::min<std::uint64_t>(q.length, kMaxPacket - 8));
@@ -186,7 +200,7 @@ std::optional<std::string> Session::handle(const Command& command) {
           [&](const WriteMemory& m) -> std::optional<std::string> { return write_memory(m); },
           [&](const Breakpoint& b) -> std::optional<std::string> { return breakpoint(b); },
           [&](const Resume& r) -> std::optional<std::string> {
-            std::vector<RunAction> actions(target_.vcpu_count(), r.step ? RunAction::stay : RunAction::resume);
+            std::vector<RunAction> actions(target_->vcpu_count(), r.step ? RunAction::stay : RunAction::resume);
             if (r.step) actions[c_vcpu_] = RunAction::step;
             return resume(std::move(actions), r.addr, c_vcpu_);
           },
@@ -206,8 +220,8 @@ std::optional<std::string> Session::handle(const Command& command) {
             return "OK";
           },
           [&](const Kill&) -> std::optional<std::string> {
-            breakpoints_.lift(target_);
-            target_.kill();
+            breakpoints_.lift(*target_);
+            target_->kill();
             finished_ = true;
             return std::nullopt;  // k has no reply
           },
@@ -219,33 +233,33 @@ std::optional<std::string> Session::handle(const Command& command) {
 
 std::string Session::read_memory(const ReadMemory& m) {
   std::vector<std::byte> bytes(std::min(m.length, kMaxMemoryReply));
-  const std::size_t n = target_.read_memory(g_vcpu_, m.addr, bytes, physical_);
+  const std::size_t n = target_->read_memory(g_vcpu_, m.addr, bytes, physical_);
   if (n == 0 && !bytes.empty()) return kFault;
   return encode_hex_bytes(std::span(bytes).first(n));
 }
 
 std::string Session::write_memory(const WriteMemory& m) {
   if (m.data.empty()) return "OK";  // gdb probes X support with an empty write
-  return target_.write_memory(g_vcpu_, m.addr, m.data, physical_) ? "OK" : kFault;
+  return target_->write_memory(g_vcpu_, m.addr, m.data, physical_) ? "OK" : kFault;
 }
 
 std::string Session::registers(std::optional<const WriteRegisters*> write) {
-  auto state = target_.state(g_vcpu_);
+  auto state = target_->state(g_vcpu_);
   if (!state) return kInvalid;
   if (!write) return encode_hex_bytes(read_all_registers(*state));
   if (!write_all_registers(*state, (*write)->data)) return kInvalid;
-  return target_.set_state(g_vcpu_, *state) ? "OK" : kInvalid;
+  return target_->set_state(g_vcpu_, *state) ? "OK" : kInvalid;
 }
 
 std::string Session::one_register(std::uint32_t reg, const std::vector<std::byte>* value) {
-  auto state = target_.state(g_vcpu_);
+  auto state = target_->state(g_vcpu_);
   if (!state) return kInvalid;
   if (!value) {
     auto bytes = read_register(*state, reg);
     return bytes ? encode_hex_bytes(*bytes) : std::string(kInvalid);
   }
   if (!write_register(*state, reg, *value)) return kInvalid;
-  return target_.set_state(g_vcpu_, *state) ? "OK" : kInvalid;
+  return target_->set_state(g_vcpu_, *state) ? "OK" : kInvalid;
 }
 
 std::string Session::breakpoint(const Breakpoint& b) {
@@ -261,7 +275,7 @@ std::string Session::monitor(const std::string& text) {
     return encode_hex_text(fmt::format("memory accesses are now {}\n", physical_ ? "guest-physical" : "guest-virtual"));
   }
   if (text == "phys") return encode_hex_text(physical_ ? "phys on\n" : "phys off\n");
-  const std::string out = target_.monitor(text);
+  const std::string out = target_->monitor(text);
   return out.empty() ? "OK" : encode_hex_text(out);
 }
 

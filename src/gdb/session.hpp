@@ -19,6 +19,8 @@ class Session final {
  public:
   // Attaches to the target and stops it: gdb's first question ('?') expects a stopped target.
   explicit Session(Target& target);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   // One decoded event in; the bytes to send back (acks and framed replies), maybe empty.
   std::string on_event(const PacketEvent& event);
@@ -29,6 +31,10 @@ class Session final {
   bool finished() const { return finished_; }
   // The client went away without D: its breakpoints go and the guest runs on.
   void disconnect();
+  // The guest rebooted into a new VM (`target`, its vCPUs parked): the breakpoints and
+  // watchpoints carry over, and a guest that was running runs on under them. Returns what to
+  // send: a stop reply when that guest could not be resumed, else nothing.
+  std::string rebind(Target& target);
 
  private:
   std::optional<std::string> handle(const Command& command);
@@ -49,7 +55,7 @@ class Session final {
   std::string thread_list(bool first);
   void halt();
 
-  Target& target_;
+  Target* target_;  // the current boot's VM
   Breakpoints breakpoints_;
   bool ack_mode_ = true;
   bool running_ = false;

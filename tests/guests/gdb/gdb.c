@@ -1,6 +1,7 @@
 /* Test guest "gdb": a target for the gdb stub's integration test (tests/integration/cases/gdb/),
  * built with -O0 -g so gdb can break on functions by name, step lines and print variables.
- * It asks Xen's version, sums a few squares through a helper, writes the result to a watched global, and powers off.
+ * It asks Xen's version, sums a few squares through a helper, writes the result to a watched global, and powers off,
+ * or reboots when gdb has set gdb_reboot_requested (a fresh boot has it 0 again).
  * With "smp" on the command line (64-bit, kvm-xen, --vcpus 2) the boot vCPU first starts vCPU 1
  * (INIT + SIPI through its x2APIC), which runs ap_work() (a breakpoint target on thread 2),
  * and waits for its result. */
@@ -9,6 +10,7 @@
 #include <xen/version.h>
 
 volatile unsigned long gdb_watched;  /* the watchpoint target: written once by record() */
+volatile int gdb_reboot_requested;   /* set by gdb: reboot once instead of powering off */
 
 unsigned long square(unsigned long x)
 {
@@ -112,6 +114,11 @@ int main(void)
     debugcon_printf("gdb guest: sum of squares %lu\n", total);
     if (total != 30)
         rt_fail("wrong sum");
+    if (gdb_reboot_requested) {
+        debugcon_puts("gdb guest: rebooting\n");
+        xen_shutdown(SHUTDOWN_reboot);
+        rt_fail("SCHEDOP_shutdown(reboot) returned");
+    }
     xen_shutdown(SHUTDOWN_poweroff);
     rt_fail("SCHEDOP_shutdown(poweroff) returned");
 }

@@ -178,3 +178,32 @@ TEST_CASE("Ctrl-C stops, detach resumes, the end of the guest is W00", "[gdb][se
   CHECK(t2.detached);
   CHECK(s2.finished());
 }
+
+TEST_CASE("after a reboot the breakpoints carry over and a running guest runs on", "[gdb][session]") {
+  FakeTarget old_boot;
+  Session s(old_boot);
+  for (auto addr : {"10", "20", "30", "40", "100"}) CHECK(ask(s, fmt::format("Z0,{},1", addr)) == "OK");
+  CHECK(ask(s, "c") == "<none>");
+  CHECK(old_boot.memory[0x100] == std::byte{0xcc});  // the fifth is an int3 in the old boot's memory
+
+  FakeTarget new_boot;
+  CHECK(s.rebind(new_boot).empty());
+  CHECK(s.running());
+  CHECK(new_boot.filter != nullptr);
+  CHECK(new_boot.last_resume == std::vector<RunAction>{RunAction::resume, RunAction::resume});
+  CHECK(new_boot.debug.arch.debugreg[0] == 0x10);
+  CHECK((new_boot.debug.control & KVM_GUESTDBG_USE_HW_BP) != 0);
+  CHECK(new_boot.memory[0x100] == std::byte{0xcc});  // planted again in the new memory
+  DebugExit hit{0, {}};
+  hit.arch.exception = 1;
+  hit.arch.dr6 = 1;
+  new_boot.stops.push_back(hit);
+  CHECK(s.poll_stop(std::chrono::milliseconds(0)) == frame_packet("T05thread:1;swbreak:;"));
+  CHECK(new_boot.memory[0x100] == std::byte{0x90});
+  CHECK(old_boot.memory[0x100] == std::byte{0xcc});  // the old boot's memory is not touched again
+
+  FakeTarget third_boot;  // rebooted while stopped: it stays stopped
+  CHECK(s.rebind(third_boot).empty());
+  CHECK_FALSE(s.running());
+  CHECK(third_boot.last_resume.empty());
+}

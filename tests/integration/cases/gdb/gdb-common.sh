@@ -2,8 +2,9 @@
 # gdb_guest_session TRANSPORT WATCH: Debian's gdb in batch mode against kxen's stub with the
 # in-repo gdb guest: --gdb-wait stops at the PVH entry, a breakpoint by function name, bt,
 # next/step, print, a watchpoint firing on a write (WATCH: hw, debug registers; sw, gdb's own
-# single-stepping), continue to the guest's poweroff (exit 0). Then a second client is refused
-# and garbage on the socket does not crash kxen.
+# single-stepping), a reboot that gdb stays connected through (its breakpoint stops the new
+# boot), continue to the guest's poweroff (exit 0). Then a second client is refused and garbage
+# on the socket does not crash kxen.
 # wait_kxen SECONDS: waits for kxen ($kxen_pid) to end and sets $status; one still running after
 # SECONDS (a guest left spinning) gets SIGUSR1 (its vCPUs' state in the log), then SIGKILL.
 wait_kxen() {
@@ -63,6 +64,11 @@ delete
 monitor vcpus
 monitor hypercalls
 monitor xenstore ls /local/domain
+break sum_of_squares
+set var gdb_reboot_requested = 1
+continue
+printf "after the reboot: requested %d, watched %lu\n", gdb_reboot_requested, gdb_watched
+delete
 continue
 GDB
 timeout 400 gdb -nx -batch -x script.gdb "$guest" >gdb.out 2>&1
@@ -83,8 +89,11 @@ expect_grep "^$watch_kind 2: gdb_watched" gdb.out
 expect_grep '^New value = 30$' gdb.out
 expect_grep 'vcpu0: rip' gdb.out
 expect_grep '^  xen_version' gdb.out
+expect_grep 'Breakpoint 3, sum_of_squares \(n=4\)' gdb.out
+expect_grep '^after the reboot: requested 0, watched 0$' gdb.out
+expect_grep 'gdb: the guest rebooted; its 1 breakpoint' kxen.err
 expect_grep '\[Inferior 1 \(Remote target\) exited normally\]' gdb.out
-expect_grep 'sum of squares 30' kxen.out
+expect_eq "boots that printed their sum" "$(grep -c 'sum of squares 30' kxen.out)" 2
 
 # Hostile input: garbage, a bad checksum and a second client, then a clean detach.
 rm -f "$sock"
