@@ -81,8 +81,8 @@ void GdbServer::run(Vm& vm) {
     if (fds[0].revents) {
       // The VM ends. Last boot: a client waiting in `continue` hears the exit instead of a closed
       // socket; otherwise it stays connected for the next boot.
-      if (last_boot_.load() && session_ && session_->running()) {
-        const std::string stop = session_->poll_stop(std::chrono::milliseconds(0));
+      if (last_boot_.load() && session_) {
+        const std::string stop = session_->final_stop();
         if (!stop.empty()) send_all(client_.get(), stop);
       }
       return;

@@ -107,13 +107,16 @@ std::string Session::interrupt() {
 std::string Session::poll_stop(std::chrono::milliseconds wait) {
   if (!running_) return {};
   if (auto exit = target_->wait_stop(wait)) return reply_packet(stopped_by(*exit));
-  if (target_->ended()) {
-    running_ = false;
-    finished_ = true;
-    // W00: exited normally; X06 (SIGABRT): the guest crashed, rebooted or was stopped.
-    return reply_packet(target_->powered_off() ? "W00" : "X06");
-  }
+  if (target_->ended() && !target_->rebooting()) return final_stop();
   return {};
+}
+
+std::string Session::final_stop() {
+  if (!running_) return {};
+  running_ = false;
+  finished_ = true;
+  // W00: exited normally; X06 (SIGABRT): the guest crashed, rebooted or was stopped.
+  return reply_packet(target_->powered_off() ? "W00" : "X06");
 }
 
 void Session::disconnect() {

@@ -25,7 +25,10 @@ class Session final {
   // One decoded event in; the bytes to send back (acks and framed replies), maybe empty.
   std::string on_event(const PacketEvent& event);
   // While the guest runs: waits up to `wait` for a stop or the VM's end; the framed reply or "".
+  // A reboot is not an end: the next boot's rebind() or the last boot's final_stop() follows.
   std::string poll_stop(std::chrono::milliseconds wait);
+  // The last boot is over: W00 or X06 for a client still waiting in `continue`, else "".
+  std::string final_stop();
   bool running() const { return running_; }
   // Detached, killed, or the guest ended: the connection closes after the last reply.
   bool finished() const { return finished_; }

@@ -40,6 +40,8 @@ class Target {
   virtual bool ended() = 0;
   // The guest powered off (gdb: "exited normally"); else it crashed, rebooted or was killed.
   virtual bool powered_off() = 0;
+  // It ended by rebooting: a next boot may follow (the launcher decides).
+  virtual bool rebooting() = 0;
   virtual void kill() = 0;
   // Disarms guest debug and lets every vCPU run on.
   virtual void detach() = 0;

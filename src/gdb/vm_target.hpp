@@ -31,6 +31,7 @@ class VmTarget final : public Target {
   }
   bool ended() override { return vm_.lifecycle().ended(); }
   bool powered_off() override { return vm_.lifecycle().powered_off(); }
+  bool rebooting() override { return vm_.lifecycle().rebooting(); }
   void kill() override;
   void detach() override;
   std::string describe_thread(std::uint32_t vcpu) override;

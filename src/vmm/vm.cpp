@@ -217,7 +217,7 @@ void Vm::stop(ShutdownReason reason, std::string detail) {
     outcome_ = VmOutcome{reason, std::move(detail)};
   }
   stopped_cv_.notify_all();
-  if (lifecycle_) lifecycle_->vm_ended(reason == ShutdownReason::poweroff);
+  if (lifecycle_) lifecycle_->vm_ended(reason == ShutdownReason::poweroff, reason == ShutdownReason::reboot);
   hypercalls_->sched_poll().stop();  // a vCPU waiting in SCHEDOP_poll returns to its loop
   if (platform_) platform_->stop_timers();
   for (auto& vcpu : vcpus_) vcpu->stop();

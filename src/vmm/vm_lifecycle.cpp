@@ -159,10 +159,13 @@ std::optional<DebugExit> VmLifecycle::wait_stop(std::chrono::milliseconds limit)
   return exit;
 }
 
-void VmLifecycle::vm_ended(bool powered_off) {
+void VmLifecycle::vm_ended(bool powered_off, bool rebooting) {
   {
     std::lock_guard lock(mutex_);
-    if (!ended_) powered_off_ = powered_off;
+    if (!ended_) {
+      powered_off_ = powered_off;
+      rebooting_ = rebooting;
+    }
     ended_ = true;
   }
   stop_cv_.notify_all();
@@ -171,6 +174,11 @@ void VmLifecycle::vm_ended(bool powered_off) {
 bool VmLifecycle::powered_off() const {
   std::lock_guard lock(mutex_);
   return powered_off_;
+}
+
+bool VmLifecycle::rebooting() const {
+  std::lock_guard lock(mutex_);
+  return rebooting_;
 }
 
 bool VmLifecycle::ended() const {

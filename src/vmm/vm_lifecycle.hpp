@@ -65,9 +65,11 @@ class VmLifecycle final {
   // The next stop event, waiting up to `limit`.
   std::optional<DebugExit> wait_stop(std::chrono::milliseconds limit);
   // The VM has ended (powered off, crashed, killed): wait_stop() callers learn it.
-  void vm_ended(bool powered_off);
+  void vm_ended(bool powered_off, bool rebooting);
   bool ended() const;
   bool powered_off() const;
+  // Ended by the guest's reboot: the launcher may start the next boot.
+  bool rebooting() const;
   bool was_stepping(std::uint32_t vcpu) const;
 
  private:
@@ -84,6 +86,7 @@ class VmLifecycle final {
   bool armed_ = false;      // guest debug was ever loaded: late debug exits are expected
   bool ended_ = false;
   bool powered_off_ = false;  // ended by the guest's poweroff (else a crash, reboot or kill)
+  bool rebooting_ = false;
   bool block_irq_ = true;   // KVM_GUESTDBG_BLOCKIRQ while stepping, until KVM refuses it
 };
 

@@ -23,7 +23,7 @@ struct FakeTarget final : Target {
   std::vector<RunAction> last_resume;
   kvm_guest_debug debug{};
   VmLifecycle::ExitFilter filter;
-  bool detached = false, killed = false, is_ended = false;
+  bool detached = false, killed = false, is_ended = false, is_rebooting = false;
 
   std::uint32_t vcpu_count() override { return 2; }
   std::expected<VcpuState, std::string> state(std::uint32_t v) override { return vcpus.at(v); }
@@ -59,7 +59,8 @@ struct FakeTarget final : Target {
     return e;
   }
   bool ended() override { return is_ended; }
-  bool powered_off() override { return true; }
+  bool powered_off() override { return !is_rebooting; }
+  bool rebooting() override { return is_rebooting; }
   void kill() override { killed = true; }
   void detach() override { detached = true; }
   std::string describe_thread(std::uint32_t v) override { return "vCPU " + std::to_string(v); }
@@ -186,6 +187,10 @@ TEST_CASE("after a reboot the breakpoints carry over and a running guest runs on
   CHECK(ask(s, "c") == "<none>");
   CHECK(old_boot.memory[0x100] == std::byte{0xcc});  // the fifth is an int3 in the old boot's memory
 
+  old_boot.is_ended = old_boot.is_rebooting = true;
+  CHECK(s.poll_stop(std::chrono::milliseconds(0)).empty());  // not an end: a next boot may come
+  CHECK(s.running());
+
   FakeTarget new_boot;
   CHECK(s.rebind(new_boot).empty());
   CHECK(s.running());
@@ -206,4 +211,15 @@ TEST_CASE("after a reboot the breakpoints carry over and a running guest runs on
   CHECK(s.rebind(third_boot).empty());
   CHECK_FALSE(s.running());
   CHECK(third_boot.last_resume.empty());
+}
+
+TEST_CASE("a reboot that is the last boot ends a running session with X06", "[gdb][session]") {
+  FakeTarget t;
+  Session s(t);
+  CHECK(ask(s, "c") == "<none>");
+  t.is_ended = t.is_rebooting = true;
+  CHECK(s.poll_stop(std::chrono::milliseconds(0)).empty());
+  CHECK(s.final_stop() == frame_packet("X06"));
+  CHECK(s.finished());
+  CHECK(s.final_stop().empty());
 }
