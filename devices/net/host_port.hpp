@@ -41,6 +41,8 @@ class HostPort {
     virtual void received(const VnetHeader& hdr, std::size_t length) = 0;
     // The port has the frame in its own memory (user mode): copied into the rx pages.
     virtual void received_copy(const VnetHeader& hdr, std::span<const std::byte> frame) = 0;
+    // The port dropped a frame for this queue because ready() said no: counted as an rx drop.
+    virtual void dropped() = 0;
   };
   // The queue whose rx buffers take this port's frames from now on (nullptr: none; frames the
   // port produces meanwhile are dropped). Called from the queue's thread.

@@ -103,8 +103,9 @@ void NetQueue::serve() {
       if (fds[i].revents != 0) drain_eventfd(fds[i].fd);
     more = false;
     if (!failed_) {
-      if (!service_tx()) more = true;
+      // Buffers first: a user-mode port answers some frames (ARP, DHCP) inside send().
       refill_rx();
+      if (!service_tx()) more = true;
     }
     if (!parts_.port->service(std::span(fds).subspan(port_first), *this, failed_ ? 0 : kRxBudget)) more = true;
     publish();

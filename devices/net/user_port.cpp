@@ -15,6 +15,9 @@
 namespace kxen::net {
 namespace {
 
+// Bytes of frames one NIC holds for a guest that has no rx buffer posted (about 700 full frames).
+constexpr std::size_t kBacklogLimit = 1 << 20;
+
 std::int64_t now_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -71,6 +74,7 @@ struct SlirpCallbacks {
   static void notify(void*) {}
   static int add_poll(int fd, int events, void* opaque) {
     auto& p = port(opaque);
+    if (p.rx_blocked_) events &= ~SLIRP_POLL_IN;
     p.fill_fds_->push_back({fd, to_poll(events), 0});
     return static_cast<int>(p.fill_fds_->size() - 1 - p.fill_base_);
   }
@@ -138,7 +142,16 @@ RxFeatures UserPort::set_rx_offloads(bool, const RxFeatures& wanted) {
   return got;
 }
 
-void UserPort::add_polls(std::vector<pollfd>& fds, int& timeout_ms, bool) {
+void UserPort::attach(Receiver* rx) {
+  // Frames still held for the queue going away are its drops.
+  for (std::size_t i = 0; rx_ != nullptr && i < backlog_.size(); ++i) rx_->dropped();
+  backlog_.clear();
+  backlog_bytes_ = 0;
+  rx_ = rx;
+}
+
+void UserPort::add_polls(std::vector<pollfd>& fds, int& timeout_ms, bool want_rx) {
+  rx_blocked_ = !want_rx || !backlog_.empty();
   std::uint32_t timeout = timeout_ms < 0 ? UINT32_MAX : static_cast<std::uint32_t>(timeout_ms);
   fill_fds_ = &fds;
   fill_base_ = fds.size();
@@ -153,6 +166,7 @@ void UserPort::add_polls(std::vector<pollfd>& fds, int& timeout_ms, bool) {
 }
 
 bool UserPort::service(std::span<const pollfd> fds, Receiver&, unsigned) {
+  flush_backlog();
   polled_ = fds;
   slirp_pollfds_poll(slirp_, 0, SlirpCallbacks::get_revents, this);
   polled_ = {};
@@ -171,9 +185,21 @@ void UserPort::run_timers() {
 }
 
 void UserPort::deliver(std::span<const std::byte> frame) {
-  // No buffers posted (or no frontend): dropped, as a full NIC would; TCP resends.
-  if (rx_ == nullptr || !rx_->ready()) return;
-  rx_->received_copy(VnetHeader{}, frame);
+  if (rx_ == nullptr) return;  // no queue attached: no frontend to count it against
+  flush_backlog();
+  if (backlog_.empty() && rx_->ready()) return rx_->received_copy(VnetHeader{}, frame);
+  // The backlog is full: dropped and counted, as a full NIC would.
+  if (backlog_bytes_ + frame.size() > kBacklogLimit) return rx_->dropped();
+  backlog_.emplace_back(frame.begin(), frame.end());
+  backlog_bytes_ += frame.size();
+}
+
+void UserPort::flush_backlog() {
+  while (rx_ != nullptr && !backlog_.empty() && rx_->ready()) {
+    rx_->received_copy(VnetHeader{}, backlog_.front());
+    backlog_bytes_ -= backlog_.front().size();
+    backlog_.pop_front();
+  }
 }
 
 }  // namespace kxen::net

@@ -48,12 +48,14 @@ class FakePort final : public HostPort {
       const auto* p = static_cast<const std::byte*>(v.iov_base);
       f.bytes.insert(f.bytes.end(), p, p + v.iov_len);
     }
+    // As libslirp answers an ARP request: inside send(), on the queue's thread.
+    if (echo && rx_ != nullptr && rx_->ready()) rx_->received_copy(hdr, f.bytes);
     sent_.push_back(std::move(f));
     return true;
   }
   RxFeatures set_rx_offloads(bool, const RxFeatures& wanted) override { return wanted; }
   std::size_t max_frame() const override { return kMaxGsoFrame; }
-  void attach(Receiver*) override {}
+  void attach(Receiver* rx) override { rx_ = rx; }
   void add_polls(std::vector<pollfd>& fds, int&, bool want_rx) override {
     if (want_rx) fds.push_back({ready_fd_.get(), POLLIN, 0});
   }
@@ -83,12 +85,14 @@ class FakePort final : public HostPort {
     }
     kick();
   }
+  bool echo = false;  // send() hands each frame straight back as received
   std::vector<SentFrame> sent() {
     std::lock_guard lock(mutex_);
     return sent_;
   }
 
  private:
+  Receiver* rx_ = nullptr;  // set and used on the queue's thread only
   void kick() {
     const std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(ready_fd_.get(), &one, sizeof one);
@@ -308,6 +312,26 @@ TEST_CASE("net queue: frames wait until enough buffers are posted", "[net][threa
   w.post_rx(20);
   const auto r = w.rx_responses(1);
   CHECK(r[0].status == 100);
+}
+
+TEST_CASE("net queue: buffers posted with a packet take the port's immediate answer", "[net][threads]") {
+  NetWorld w(RxFeatures{false, false, false});  // one buffer per frame, as for --net user without sg
+  w.port.echo = true;
+  const auto frame = pattern(60, 4);
+  std::memcpy(w.page(kTxDataGfn), frame.data(), frame.size());
+  w.push_tx({txreq(0, 0, 60, 1)});  // no buffers yet: its echo is dropped; the thread then sleeps
+  REQUIRE(w.tx_responses(1)[0].status == NETIF_RSP_OKAY);
+  // Both rings filled before one kick, as netfront posts buffers and sends an ARP request.
+  *RING_GET_REQUEST(&w.rx, w.rx.req_prod_pvt++) = netif_rx_request_t{0, 0, kRxDataRef};
+  kxen::test::push_requests(w.rx);
+  *RING_GET_REQUEST(&w.tx, w.tx.req_prod_pvt++) = txreq(0, 0, 60, 2);
+  kxen::test::push_requests(w.tx);
+  w.notify();
+  CHECK(w.tx_responses(1)[0].status == NETIF_RSP_OKAY);
+  const auto r = w.rx_responses(1);
+  CHECK(r[0].id == 0);
+  CHECK(r[0].status == 60);
+  CHECK(std::memcmp(w.page(kRxDataGfn), frame.data(), frame.size()) == 0);
 }
 
 TEST_CASE("net queue: a refused rx grant is answered with an error, the frame goes on", "[net][threads]") {
