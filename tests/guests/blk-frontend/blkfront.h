@@ -4,9 +4,8 @@
 #ifndef BLK_FRONTEND_H
 #define BLK_FRONTEND_H
 
-#include "../xen-abi/abi.h"
+#include "../frontend-common/frontend.h"
 #include <xen/io/blkif.h>
-#include <xen/io/xenbus.h>
 
 /* ---- wire format: kxen serves only "x86_64-abi", so the 32-bit flavour sends the 64-bit
  * layout too (explicit padding, no implicit holes in either ABI) ---- */
@@ -97,36 +96,15 @@ unsigned long bpage_pfn(unsigned which);
 /* Page `which` is granted as ref REF_BASE + which (refs below 8 are reserved). */
 #define REF_BASE 16u
 static inline grant_ref_t ref_of(unsigned which) { return REF_BASE + which; }
-#define REF_UNGRANTED 300u          /* inside the table, never granted */
-#define REF_BEYOND 100000u          /* beyond the table (64 frames of 512 entries at most) */
-#define GNTTAB_GPFN 0xf0000ul       /* where grant frame 0 is placed (a hole below 4 GiB) */
-
-void gnttab_init(void);
 void grant_page(unsigned which, int readonly);
-void end_grant(grant_ref_t ref);
-uint16_t grant_flags(grant_ref_t ref);
 
-/* ---- checks (checks.c): one "blk-frontend: <what>: ..." line each on console_io ---- */
-void check_true(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void check_eq(long long got, long long want, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* A response's status and echoed operation against the expected ones, as one check. */
+/* ---- checks: frontend-common's, plus a response's status and echoed operation against the
+ * expected ones, as one check ---- */
 void check_rsp(const struct blk_rsp *rsp, int16_t status, uint8_t op, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* A setup step failed: prints it and the summary so far, then SHUTDOWN_crash. */
-__attribute__((noreturn)) void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints "blk-frontend: N of M checks passed" and powers off (crashes if any failed). */
-__attribute__((noreturn)) void finish(void);
-/* Milliseconds from the TSC (CPUID's Xen time leaf gives its kHz); yields while waiting. */
-uint64_t deadline_after(unsigned ms);
-int deadline_passed(uint64_t deadline);
 
-/* ---- XenBus (xenbus.c): XenStore through xs_client.c, the handshake ---- */
+/* ---- XenBus (xenbus.c): the probe and the handshake ---- */
 #define FRONTEND_DIR "device/vbd/51712"
-int xs_read_str(const char *path, char *out, size_t size);   /* 1, or 0 on any error */
-void xs_write_str(const char *path, const char *value);        /* fatal on error */
-void xs_remove(const char *path);                              /* ENOENT is fine */
-int parse_u64(const char *s, uint64_t *out);
 const char *backend_dir(void);                                 /* read once by xenbus_probe() */
 void xenbus_probe(void);
 void set_frontend_state(unsigned state);
@@ -136,7 +114,6 @@ unsigned wait_backend_state(unsigned want);
 void xenbus_restart(const char *why);
 /* After Connected: sectors, info, sector-size into `fe`. */
 void read_disk_info(void);
-int contains(const char *haystack, const char *needle);
 
 /* ---- one connection (ring.c) ---- */
 struct blkfront {
@@ -155,7 +132,6 @@ extern struct blkfront fe;
 void blk_connect(unsigned order);
 /* Frontend Closing then Closed: the backend releases the ring (its grant flags clear). */
 void blk_disconnect(void);
-evtchn_port_t alloc_port_for_dom0(void);
 uint64_t next_id(void);
 /* Copies the request into the next slot, publishes req_prod, kicks. */
 void blk_push(const union blk_slot *req);
@@ -164,8 +140,6 @@ void blk_kick(void);
 int blk_wait(struct blk_rsp *out, unsigned ms);
 /* push + wait (10 s, fatal on timeout or on a response for another id). */
 struct blk_rsp blk_do(const union blk_slot *req);
-int port_pending(evtchn_port_t port);
-void port_clear(evtchn_port_t port);
 
 /* ---- requests (requests.c) ---- */
 union blk_slot rw_req(uint8_t op, uint64_t sector, unsigned first_page, unsigned nr_pages);

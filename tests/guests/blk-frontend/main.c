@@ -10,19 +10,6 @@
 #include "blkfront.h"
 #include "../xen-abi/xs_client.h"
 
-static void map_shared_info(void)
-{
-    struct xen_add_to_physmap xatp = {
-        .domid = DOMID_SELF, .space = XENMAPSPACE_shared_info, .idx = 0, .gpfn = bpage_pfn(BP_SHARED_INFO)};
-    long rc = xen_memory_op(XENMEM_add_to_physmap, &xatp);
-    if (rc != 0)
-        fatal("add_to_physmap(shared_info) returned %ld", rc);
-    /* Every port masked: the guest polls bits, it takes no upcalls. */
-    struct shared_info *si = (struct shared_info *)(void *)bpage(BP_SHARED_INFO);
-    for (unsigned i = 0; i < EVTCHN_WORD_BITS; i++)
-        __atomic_store_n(&si->evtchn_mask[i], ~(xen_ulong_t)0, __ATOMIC_SEQ_CST);
-}
-
 static void grant_pages(void)
 {
     gnttab_init();
@@ -61,7 +48,7 @@ int main(void)
     const int readonly = rt_cmdline_has("readonly");
     say("blk-frontend: start (" KXEN_RT_BITS ", transport %s, %s disk)\n",
         hypercall_transport_name(hypercall_transport()), readonly ? "read-only" : "writable");
-    map_shared_info();
+    map_shared_info(bpage(BP_SHARED_INFO));
     grant_pages();
     xs_attach();
     xenbus_probe();

@@ -1,5 +1,5 @@
-/* The frontend's side of one blkif connection: its pages and grants to dom0, an unbound event
- * channel for the backend, the ring nodes and handshake, and pushing requests and reaping
+/* The frontend's side of one blkif connection: its pages and their grants to dom0 (through
+ * frontend-common's grants.c), the ring nodes and handshake, and pushing requests and reaping
  * responses one at a time (FRONT_RING semantics, written out for the x86_64 layout). */
 #include "blkfront.h"
 
@@ -14,67 +14,16 @@ uint8_t *bpage(unsigned which) { return pages[which]; }
 /* The runtime runs identity-mapped: a page's address is its guest-physical address. */
 unsigned long bpage_pfn(unsigned which) { return (unsigned long)(uintptr_t)pages[which] >> PAGE_SHIFT; }
 
-/* ---- grants (v1, frame 0 placed at GNTTAB_GPFN) ---- */
-static grant_entry_v1_t *entry(grant_ref_t ref)
-{
-    return (grant_entry_v1_t *)(uintptr_t)(GNTTAB_GPFN << PAGE_SHIFT) + ref;
-}
-
-void gnttab_init(void)
-{
-    struct xen_add_to_physmap xatp = {
-        .domid = DOMID_SELF, .space = XENMAPSPACE_grant_table, .idx = 0, .gpfn = GNTTAB_GPFN};
-    long rc = xen_memory_op(XENMEM_add_to_physmap, &xatp);
-    if (rc != 0)
-        fatal("add_to_physmap(grant table frame 0) returned %ld", rc);
-}
-
-void grant_page(unsigned which, int readonly)
-{
-    grant_entry_v1_t *e = entry(ref_of(which));
-    e->domid = 0;
-    e->frame = (uint32_t)bpage_pfn(which);
-    /* The flags last: they make the entry valid. */
-    __atomic_store_n(&e->flags, (uint16_t)(GTF_permit_access | (readonly ? GTF_readonly : 0)), __ATOMIC_RELEASE);
-}
-
-void end_grant(grant_ref_t ref) { __atomic_store_n(&entry(ref)->flags, 0, __ATOMIC_SEQ_CST); }
-
-uint16_t grant_flags(grant_ref_t ref) { return __atomic_load_n(&entry(ref)->flags, __ATOMIC_ACQUIRE); }
-
-/* ---- event channel: 2-level pending bits in the shared_info placed on BP_SHARED_INFO ---- */
-static volatile xen_ulong_t *pending_words(void)
-{
-    return ((struct shared_info *)(void *)bpage(BP_SHARED_INFO))->evtchn_pending;
-}
-
-static xen_ulong_t bit_of(evtchn_port_t port) { return (xen_ulong_t)1 << (port % EVTCHN_WORD_BITS); }
-
-int port_pending(evtchn_port_t port) { return (pending_words()[port / EVTCHN_WORD_BITS] & bit_of(port)) != 0; }
-
-void port_clear(evtchn_port_t port)
-{
-    __atomic_and_fetch(&pending_words()[port / EVTCHN_WORD_BITS], ~bit_of(port), __ATOMIC_SEQ_CST);
-}
-
-evtchn_port_t alloc_port_for_dom0(void)
-{
-    struct evtchn_alloc_unbound op = {.dom = DOMID_SELF, .remote_dom = 0};
-    long rc = xen_event_channel_op(EVTCHNOP_alloc_unbound, &op);
-    if (rc != 0)
-        fatal("EVTCHNOP_alloc_unbound(remote dom0) returned %ld", rc);
-    return op.port;
-}
+void grant_page(unsigned which, int readonly) { grant_frame(ref_of(which), bpage_pfn(which), readonly); }
 
 uint64_t next_id(void) { return 0x6b78656e00000000ull | ++id_counter; }  /* "kxen": all 64 bits echoed */
 
 /* ---- the handshake ---- */
 static void write_number(const char *key, unsigned long v)
 {
-    char path[64], value[24];
+    char path[64];
     rt_snprintf(path, sizeof(path), FRONTEND_DIR "/%s", key);
-    rt_snprintf(value, sizeof(value), "%lu", v);
-    xs_write_str(path, value);
+    xs_write_number(path, v);
 }
 
 void blk_connect(unsigned order)
@@ -121,12 +70,7 @@ void blk_disconnect(void)
 }
 
 /* ---- requests and responses ---- */
-void blk_kick(void)
-{
-    long rc = evtchn_send(fe.port);
-    if (rc != 0)
-        fatal("EVTCHNOP_send(%u) returned %ld", fe.port, rc);
-}
+void blk_kick(void) { kick(fe.port); }
 
 void blk_push(const union blk_slot *req)
 {

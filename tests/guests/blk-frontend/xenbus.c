@@ -1,83 +1,19 @@
-/* XenBus for the blk-frontend guest: XenStore reads and writes through the xen-abi client, the
- * probe of the device kxen publishes (its nodes, the backend's features) and state changes. */
+/* XenBus for the blk-frontend guest: the probe of the device kxen publishes (its nodes, the
+ * backend's features) and state changes, over frontend-common's XenStore helpers. */
 #include "blkfront.h"
 #include "../xen-abi/xs_client.h"
 
-#define STATE_WAIT_MS 10000u
-
-static struct xs_reply reply;
 static char backend[96];
 
 const char *backend_dir(void) { return backend; }
 
-int xs_read_str(const char *path, char *out, size_t size)
-{
-    struct xs_payload p;
-    xs_payload_init(&p);
-    xs_arg(&p, path);
-    xs_request(XS_READ, 0, &p, &reply);
-    if (reply.type != XS_READ || reply.len >= size)
-        return 0;
-    memcpy(out, reply.body, reply.len + 1);
-    return 1;
-}
-
-void xs_write_str(const char *path, const char *value)
-{
-    struct xs_payload p;
-    xs_payload_init(&p);
-    xs_arg(&p, path);
-    xs_raw(&p, value);
-    xs_request(XS_WRITE, 0, &p, &reply);
-    if (reply.type != XS_WRITE)
-        fatal("XS_WRITE %s = %s: %s", path, value, reply.body);
-}
-
-void xs_remove(const char *path)
-{
-    struct xs_payload p;
-    xs_payload_init(&p);
-    xs_arg(&p, path);
-    xs_request(XS_RM, 0, &p, &reply);
-    if (reply.type != XS_RM && !str_eq(reply.body, "ENOENT"))
-        fatal("XS_RM %s: %s", path, reply.body);
-}
-
-int contains(const char *haystack, const char *needle)
-{
-    size_t n = rt_strlen(needle), len = rt_strlen(haystack);
-    for (size_t i = 0; i + n <= len; i++)
-        if (memcmp(haystack + i, needle, n) == 0)
-            return 1;
-    return 0;
-}
-
-int parse_u64(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (*s == '\0')
-        return 0;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9' || v > 0x0ccccccccccccccbull)
-            return 0;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = v;
-    return 1;
-}
-
 /* A backend node as a number, or `fallback` if it is missing or not a number. */
 static uint64_t backend_number(const char *key, uint64_t fallback)
 {
-    char path[160], value[32];
-    uint64_t v;
+    char path[160];
     rt_snprintf(path, sizeof(path), "%s/%s", backend, key);
-    if (!xs_read_str(path, value, sizeof(value)) || !parse_u64(value, &v))
-        return fallback;
-    return v;
+    return xs_read_number(path, fallback);
 }
-
-static unsigned backend_state(void) { return (unsigned)backend_number("state", 0); }
 
 void set_frontend_state(unsigned state)
 {
@@ -86,13 +22,7 @@ void set_frontend_state(unsigned state)
     xs_write_str(FRONTEND_DIR "/state", value);
 }
 
-unsigned wait_backend_state(unsigned want)
-{
-    unsigned state = backend_state();
-    for (uint64_t end = deadline_after(STATE_WAIT_MS); state != want && !deadline_passed(end);)
-        state = backend_state();
-    return state;
-}
+unsigned wait_backend_state(unsigned want) { return wait_state(backend, want); }
 
 static void expect_node(const char *dir, const char *key, const char *want)
 {

@@ -1,6 +1,7 @@
-# Shared by the blk-frontend cases (sourced, not a case: no shebang, not executable): runs the
+# Shared by the hostile frontend cases (sourced, not a case: no shebang, not executable): runs the
 # hostile blkfront guest (tests/guests/blk-frontend) on a small image and checks its summary,
-# kxen's exit status, that kxen disabled the wild ring, and that it never crashed.
+# kxen's exit status, that kxen disabled the wild ring, and that it never crashed; the net cases
+# (net/hostile-frontend.sh, net/lab-hostile-frontend.sh) use fe_summary and fe_no_crash.
 
 # fe_image_dir: $images, an empty dir in /tmp (tmpfs in the lab's L1: hole punching for discard),
 # removed when the case ends; $img, an 8 MiB image of zeros in it.
@@ -25,17 +26,22 @@ fe_run() {
     status=$?
     echo "$name: exit $status after $(($(date +%s) - start)) s"
     grep -E '^blk-frontend: (start|feature-discard|FATAL|[0-9]+ of)|: FAIL$' "$name.out"
-    fe_no_crash "$name" "$status"
-    expect_eq "$name exit status (0: the guest powered off)" "$status" 0
-    expect_grep "^blk-frontend: [0-9]+ of [0-9]+ checks passed \($bits-bit\)$" "$name.out"
-    passed=$(sed -n 's/^blk-frontend: \([0-9]*\) of \([0-9]*\) checks passed.*/\1 \2/p' "$name.out")
-    set -- $passed
-    expect_eq "$name checks passed of all" "$1" "$2"
-    expect_eq "$name ok lines" "$(grep -c '^blk-frontend: .*: ok$' "$name.out")" "$1"
-    if grep -q ': FAIL$' "$name.out"; then fail "$name printed a FAIL line"; fi
+    fe_summary "$name" blk-frontend "$bits" "$status"
     expect_grep 'ring disabled: ring: bad req_prod' "$name.err"
     expect_grep '^blk-frontend: wild req_prod \(\+65536\): no response within 500 ms: ok$' "$name.out"
     expect_grep '^blk-frontend: 4-page ring: each read answered once, OKAY: got 112, want 112: ok$' "$name.out"
+}
+
+# fe_summary NAME GUEST BITS STATUS: kxen never crashed, exited STATUS 0 (the guest powered off),
+# and NAME.out ends with "GUEST: N of N checks passed (BITS-bit)", N matching its "ok" lines.
+fe_summary() {
+    fe_no_crash "$1" "$4"
+    expect_eq "$1 exit status (0: the guest powered off)" "$4" 0
+    expect_grep "^$2: [0-9]+ of [0-9]+ checks passed \($3-bit\)$" "$1.out"
+    set -- "$1" "$2" $(sed -n "s/^$2: \([0-9]*\) of \([0-9]*\) checks passed.*/\1 \2/p" "$1.out")
+    expect_eq "$1 checks passed of all" "$3" "$4"
+    expect_eq "$1 ok lines" "$(grep -c "^$2: .*: ok\$" "$1.out")" "$3"
+    if grep -q ': FAIL$' "$1.out"; then fail "$1 printed a FAIL line"; fi
 }
 
 # fe_no_crash NAME STATUS: kxen ended by itself (no signal, no abort, no sanitizer report).
@@ -90,4 +96,28 @@ fe_matrix() {
     for run in w64 w32 ro64 ro32; do
         expect_grep "^blk-frontend: start \([0-9]+-bit, transport $fe_transport_re, " $run.out
     done
+}
+
+# fe_net_run NAME BITS TRANSPORT TRANSPORT-RE [CMDLINE]: one run of net-frontend-BITS on two
+# --net user NICs (tests/guests/net-frontend: vif 0 hostile, vif 1 well-behaved); NAME.out holds
+# the console, NAME.err kxen's log. Every check passed, kxen logged both rings it disabled, and
+# vif 1 got its ARP reply after the last attack; -v's closing statistics count the replies
+# dropped for vif 0 (no rx buffers) and none for vif 1. The guest names TRANSPORT-RE as its transport.
+fe_net_run() {
+    name=$1
+    start=$(date +%s)
+    "$KXEN" run -v --memory 64M --transport "$3" --cmdline "${5:-}" --kernel "$KXEN_BUILD/tests/guests/net-frontend-$2" \
+        --net user --net user >"$name.out" 2>"$name.err" </dev/null
+    status=$?
+    echo "$name: exit $status after $(($(date +%s) - start)) s"
+    grep -E '^net-frontend: (start|FATAL|[0-9]+ of)|: FAIL$' "$name.out"
+    fe_summary "$name" net-frontend "$2" "$status"
+    expect_grep "^net-frontend: start \\($2-bit, transport $4\\)$" "$name.out"
+    expect_grep 'vif 0 .*: queue disabled: tx: extra-info slot of type 9$' "$name.err"
+    expect_grep 'vif 0 .*: queue disabled: tx ring: bad req_prod' "$name.err"
+    if grep -q 'vif 1 .*: queue disabled' "$name.err"; then fail "$name: kxen disabled the well-behaved vif 1"; fi
+    expect_grep '^net-frontend: vif 0: a wild req_prod \(\+65536\): no response within 500 ms: ok$' "$name.out"
+    expect_grep 'net vif 0 \(user\): tx [0-9]+ packets [0-9]+ bytes [0-9]+ dropped; rx 0 packets 0 bytes [1-9][0-9]* dropped$' "$name.err"
+    expect_grep 'net vif 1 \(user\): tx [0-9]+ packets [0-9]+ bytes 0 dropped; rx [1-9][0-9]* packets [0-9]+ bytes 0 dropped$' "$name.err"
+    expect_grep "^net-frontend: vif 1 after vif 0's wild req_prod: the ARP reply landed in a posted buffer \\(an ARP reply from 10\\.0\\.2\\.2\\): ok\$" "$name.out"
 }
