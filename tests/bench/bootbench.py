@@ -1,10 +1,13 @@
 """One timed boot: start a VMM, stream the guest console, stop at the init marker (or at a
 later line the guest prints after its workload).
 
-Used by tests/bench/boot-time and tests/bench/evtchn-abi. Times are wall-clock seconds from
+Used by tests/bench/boot-time, evtchn-abi, blk and net. Times are wall-clock seconds from
 just before the VMM's exec, read with time.monotonic() as the console bytes arrive on a pipe.
+Also the pieces blk and net share: installing a tool, guest modules from Debian's kernel
+package, packing an initramfs, and resuming a lab run's owed runs in a fresh L1.
 """
 
+import json
 import os
 import re
 import select
@@ -16,8 +19,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 SRC = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(SRC / "tests" / "lab"))
+from kxenlab.kernel import Kernel, load_order  # noqa: E402
+
 MARKER_LINE = re.compile(rb"KXEN-BENCH-MARKER uptime=([0-9.]+)\r?\n")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 DUMP_WAIT_S = 3.0  # for the VMM's own report after dump_signal
@@ -30,6 +37,33 @@ read up idle </proc/uptime
 echo "KXEN-BENCH-MARKER uptime=$up"
 /bin/busybox poweroff -f
 """
+
+
+# /init lines (after linux_guest's prologue): the marker with the guest's uptime, then the modules
+# of /lib/modules/kxen/load.list, each with the NAME.param=value words of the kernel command line
+# as modprobe would pass them (busybox insmod does not read /proc/cmdline); a driver that finds no
+# device (the other VMM's) is fine.
+GUEST_START = r"""
+read up idle </proc/uptime
+echo "KXEN-BENCH-MARKER uptime=$up"
+while read -r mod; do
+    name=${mod%.ko}
+    params=$(tr ' ' '\n' </proc/cmdline | sed -n "s/^$name\.//p" | tr '\n' ' ')
+    insmod "/lib/modules/kxen/$mod" $params 2>/dev/null || echo "KXEN-INSMOD $mod not loaded (status $?)"
+done </lib/modules/kxen/load.list
+"""
+
+
+def qemu_q35_argv(kernel: Path, initrd: Path, vcpus: int, memory: str, append: str) -> list[str]:
+    """QEMU 7.2 on L1's KVM, q35 (virtio-pci with MSI-X; virtio_pci is built into Debian's kernel,
+    microvm's virtio-mmio would need virtio_mmio and ACPI discovery), the guest's console a
+    virtio console on hvc0 as kxen's is a PV one: the emulated UART passed ~140 bytes/s in the
+    lab (tests/bench/README.md). The caller adds the device under test."""
+    return ["qemu-system-x86_64", "-M", "q35", "-accel", "kvm", "-cpu", "host",
+            "-smp", str(vcpus), "-m", memory, "-nodefaults", "-no-user-config",
+            "-display", "none", "-no-reboot", "-name", "bench,debug-threads=on",
+            "-device", "virtio-serial-pci", "-chardev", "stdio,id=con0", "-device", "virtconsole,chardev=con0",
+            "-kernel", str(kernel), "-initrd", str(initrd), "-append", append]
 
 
 @dataclass
@@ -61,7 +95,12 @@ def build_initramfs(work: Path, init: str = INIT) -> Path:
     shutil.copy2(busybox, root / "bin" / "busybox")
     (root / "init").write_text(init)
     (root / "init").chmod(0o755)
-    image = work / "initramfs.cpio"
+    return pack_cpio(root, work / "initramfs.cpio")
+
+
+def pack_cpio(root: Path, image: Path) -> Path:
+    """root as an uncompressed newc cpio at image (unpacking gzip under the lab's TCG costs
+    seconds per boot)."""
     names = "\n".join(["."] + sorted(str(p.relative_to(root)) for p in root.rglob("*")))
     with open(image, "wb") as out:
         subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=names.encode(),
@@ -237,3 +276,62 @@ def run_in_lab(script: Path, inner_args: list[str], budget_s: float, shares: lis
         lab += ["--work", str(share)]
     inner = [sys.executable, str(script), "--direct", *inner_args]
     return subprocess.run(lab + ["--", *inner], cwd=SRC, check=False).returncode
+
+
+def ensure_tool(name: str, package: str) -> str:
+    """The path of NAME, apt-get installing PACKAGE here first when it is missing (the lab's L1
+    uses this machine's root, read-only, so it must be installed before the lab run)."""
+    found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if not found:
+        if os.geteuid() != 0:
+            sys.exit(f"bench: {name} is missing: apt-get install {package} (or tests/install-deps as root)")
+        print(f"bench: installing {package} (apt-get install -y {package})", flush=True)
+        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", package], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if not found:
+        sys.exit(f"bench: no {name} after installing {package}")
+    return found
+
+
+def kernel_modules(kernel: Path, names: list[str], work: Path) -> list[tuple[str, bytes]]:
+    """(name, plain .ko) of NAMES and their dependencies, dependencies first, from Debian's
+    package of the bzImage's release: tests/fetch-kernels keeps only the Xen and ext4 modules;
+    the lab unpacks the whole package for L1 (the same one when the versions agree), else it is
+    apt-get downloaded into work."""
+    release = kernel.name.removeprefix("vmlinuz-")
+    package = f"linux-image-{release}"
+    root = Path(os.environ.get("KXEN_CACHE", "/var/cache/kxen")) / "lab" / "kernels" / package
+    if not (root / "lib" / "modules" / release).is_dir():
+        print(f"bench: fetching {package} for {', '.join(names)}", flush=True)
+        subprocess.run(["apt-get", "download", "-q", package], cwd=work, check=True)
+        deb = next(work.glob(f"{package}_*.deb"))
+        root = work / "deb"
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    return load_order(Kernel(package, release, root), names)
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+LAB_FAILED = 125  # tests/lab/run: L1 died (not a result of the command)
+
+
+def resume_in_lab(planned: list, done: Callable[[], set], boots: int, run: Callable[[list], int]) -> None:
+    """Calls run(owed runs) in one L1 after another until every planned run is done (each run
+    appends its result as it ends, which done() reads back), at most BOOTS L1 boots."""
+    for attempt in range(1, boots + 1):
+        finished = done()
+        owed = [item for item in planned if item not in finished]
+        if not owed:
+            return
+        if attempt > 1:
+            print(f"bench: L1 ended before {len(owed)} run(s); resuming them in a fresh L1 "
+                  f"(attempt {attempt}/{boots})", flush=True)
+        status = run(owed)
+        if status not in (0, 1, LAB_FAILED):
+            print(f"bench: the lab run ended with status {status}", flush=True)
+            return

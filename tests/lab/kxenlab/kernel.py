@@ -13,9 +13,10 @@ from .cache import apt_resolved, run_tool
 # Debian's 6.1 kernel lacks CONFIG_KVM_XEN; the 6.12 backport has it (LAB.md).
 META_PACKAGE = "linux-image-6.12-amd64"
 
-# What L1 loads (LAB.md): KVM on AMD, the 9p share, and tun/bridge for network tests.
-# Dependencies (irqbypass, ccp, netfs, llc, stp...) are found from each module's modinfo.
-REQUIRED_MODULES = ["kvm_amd", "9pnet_virtio", "9p", "tun", "bridge"]
+# What L1 loads (LAB.md): KVM on AMD, the 9p share, tun/bridge for network tests, and vhost_net
+# for tests/bench/net's QEMU vhost=on opponent. Dependencies (irqbypass, ccp, netfs, llc, stp,
+# vhost, vhost_iotlb, tap...) are found from each module's modinfo.
+REQUIRED_MODULES = ["kvm_amd", "9pnet_virtio", "9p", "tun", "bridge", "vhost_net"]
 
 
 @dataclass(frozen=True)
