@@ -163,9 +163,11 @@ def add_disk_tools(root: Path) -> None:
     (root / "mnt").mkdir(exist_ok=True)
 
 
-def build_disk_initramfs(workdir: Path, kernel: Path, init_body: str, tools: bool = True) -> Path:
+def build_disk_initramfs(workdir: Path, kernel: Path, init_body: str, tools: bool = True,
+                         binaries: tuple[str, ...] = ()) -> Path:
     """workdir/initrd.gz: busybox, the kernel's kept modules (loaded in order at boot), e2fsprogs
-    and fstrim (unless tools=False); /init = linux_guest's prologue + DISK_PROLOGUE + body."""
+    and fstrim (unless tools=False), the system's BINARIES with their libraries; /init =
+    linux_guest's prologue + DISK_PROLOGUE + body."""
     workdir.mkdir(parents=True, exist_ok=True)
 
     def populate(root: Path) -> None:
@@ -173,6 +175,8 @@ def build_disk_initramfs(workdir: Path, kernel: Path, init_body: str, tools: boo
         (root / "mnt").mkdir(exist_ok=True)
         if tools:
             add_disk_tools(root)
+        for name in binaries:
+            add_binary(root, name)
 
     return build_initramfs(workdir, DISK_PROLOGUE + init_body, populate)
 
@@ -284,6 +288,8 @@ def main(argv: list[str]) -> int:
     one.add_argument("init", help="file with the /init body ('-': stdin)")
     one.add_argument("out", type=Path)
     one.add_argument("--no-tools", action="store_true", help="modules only, no e2fsprogs")
+    one.add_argument("--binary", action="append", default=[], metavar="NAME",
+                     help="also the system's NAME (e.g. ethtool) with its libraries (repeatable)")
     rootfs = sub.add_parser("rootfs", help="an ext4 root image with busybox, modules, e2fsprogs")
     rootfs.add_argument("kernel", type=Path)
     rootfs.add_argument("init")
@@ -314,7 +320,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="kxen-disk-guest-") as tmp:
         work = Path(tmp)
         if args.what == "initramfs":
-            shutil.copyfile(build_disk_initramfs(work, args.kernel, body, tools=not args.no_tools), out)
+            shutil.copyfile(build_disk_initramfs(work, args.kernel, body, tools=not args.no_tools,
+                                                 binaries=tuple(args.binary)), out)
         elif args.what == "rootfs":
             build_ext4_rootfs(work, args.kernel, body, out, args.size_mib)
         elif args.what == "root-initramfs":

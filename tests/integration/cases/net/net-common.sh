@@ -35,10 +35,12 @@ net_bridge() {
     ip addr add "$2" dev "$1" && ip link set "$1" up || fail "configuring $1 failed"
 }
 
-# The guest: eth0 up (kxen.addr=A.B.C.D/N, or DHCP with kxen.addr=dhcp; MTU from kxen.mtu=),
-# eth1 too with kxen.addr1= (pinging kxen.host1=), pings kxen.host= (default 192.0.2.1), then kxen.size= random bytes served by busybox httpd on
-# :8080 while it fetches the host's /down from kxen.host:8081, and it waits for the host's /done
-# before powering off.
+# The guest: eth0 up (kxen.addr=A.B.C.D/N, or DHCP with kxen.addr=dhcp, which also takes the
+# DNS server offered; MTU from kxen.mtu=), eth1 too with kxen.addr1= (pinging kxen.host1=), pings
+# kxen.host= (default 192.0.2.1; with kxen.hostname=NAME, the address NAME resolves to), reports
+# eth0's offloads (ethtool -k, when the initramfs has ethtool), then kxen.size= random bytes
+# served by busybox httpd on :8080 while it fetches the host's /down from kxen.host:8081, and it
+# waits for the host's /done before powering off.
 net_init_body() {
     cat <<'INIT'
 mode=$(arg test)
@@ -65,10 +67,13 @@ if [ "$addr" = dhcp ]; then
 ifconfig "$interface" "$ip" netmask "$subnet" up
 route add default gw "$router" "$interface"
 echo "NET-DHCP-ADDR=$ip"
+mkdir -p /etc
+for server in $dns; do echo "nameserver $server"; done >/etc/resolv.conf
+echo "NET-DHCP-DNS=$dns"
 EOS
     chmod +x /tmp/dhcp.sh
     udhcpc -i eth0 -s /tmp/dhcp.sh -q -n -t 10 -T 3 >/tmp/dhcp.out 2>&1; echo "NET-DHCP=$?"
-    cat /tmp/dhcp.out | grep '^NET-DHCP-ADDR='
+    grep -E '^NET-DHCP-(ADDR|DNS)=' /tmp/dhcp.out
 else
     ip addr add "$addr" dev eth0
 fi
@@ -82,9 +87,23 @@ if [ -n "$addr1" ]; then
     until ping -c 1 -W 2 "$(arg host1)" >/dev/null 2>&1 || [ $n -ge 10 ]; do n=$((n + 1)); done
     ping -c 3 -W 5 "$(arg host1)" >/dev/null 2>&1; echo "PING1=$?"
 fi
+hostname=$(arg hostname)
+if [ -n "$hostname" ]; then
+    # busybox's nslookup asks the resolv.conf server itself (no libc resolver in a static binary).
+    nslookup -type=a "$hostname" >/tmp/nslookup 2>&1; echo "NET-NSLOOKUP=$?"
+    resolved=$(sed -n '/^Name:/,$ s/^Address: *\([0-9.]*\).*/\1/p' /tmp/nslookup | head -n 1)
+    echo "NET-DNS-ADDR=$resolved"
+    host=${resolved:-$host}
+fi
 n=0
 until ping -c 1 -W 2 "$host" >/dev/null 2>&1 || [ $n -ge 10 ]; do n=$((n + 1)); done
 ping -c 3 -W 5 "$host" >/tmp/ping 2>&1; echo "PING=$?"
+if command -v ethtool >/dev/null; then
+    ethtool -k eth0 >/tmp/ethtool 2>&1
+    for feature in scatter-gather tcp-segmentation-offload tx-checksumming; do
+        echo "NET-ETHTOOL-$feature=$(sed -n "s/^$feature: \([a-z]*\).*/\1/p" /tmp/ethtool)"
+    done
+fi
 ping -c 2 -W 5 -s 8000 "$host" >/tmp/ping-big 2>&1; echo "PING-BIG=$?"
 mkdir -p /tmp/www
 head -c "$(arg size)" /dev/urandom >/tmp/www/up
@@ -112,9 +131,10 @@ net_transfer() {
     turl=$4
     shift 4
     blk_start "$tname" "$@"
+    # Bounded well inside the case's timeout, so a stalled transfer still reports its checks.
     python3 "$net_host" transfer --console "$console" --bind "$tbind" --guest "$turl" \
-        --size "$tsize" --timeout 600 >"$tname.host" 2>&1
-    blk_wait 120
+        --size "$tsize" --timeout 300 >"$tname.host" 2>&1
+    blk_wait 60
     [ "$status" -eq 0 ] || show_tails
     cat "$tname.host"
     net_text=$text
@@ -136,12 +156,21 @@ net_check_transfer() {
     echo "$1: guest->host took $(gv "$2.host" HOST-UP-SECONDS) s"
 }
 
+# net_check_offloads LABEL: the guest's ethtool -k shows scatter-gather, TSO and tx checksumming on.
+net_check_offloads() {
+    check "$1: ethtool: scatter-gather" "$(gv "$net_text" NET-ETHTOOL-scatter-gather)" on
+    check "$1: ethtool: tcp-segmentation-offload" "$(gv "$net_text" NET-ETHTOOL-tcp-segmentation-offload)" on
+    check "$1: ethtool: tx-checksumming" "$(gv "$net_text" NET-ETHTOOL-tx-checksumming)" on
+}
+
 # net_finish: the case's verdict; after a failure, each run's console lines as they were read.
 net_finish() {
     if [ "$failures" -ne 0 ]; then
         for _text in "$images"/*.txt; do
             echo "--- the guest's lines in $(basename "$_text"):"
             grep -an -E 'NET-|PING|WGET|GUEST-|KXEN-' "$_text" | cat -v
+            echo "--- the end of kxen's log for it:"
+            tail -n 12 "${_text%.txt}.err"
         done
     fi
     blk_finish
