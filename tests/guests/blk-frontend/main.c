@@ -46,7 +46,7 @@ int main(void)
     if (hypercall_init() < 0)
         rt_fail("hypercall_init");
     const int readonly = rt_cmdline_has("readonly");
-    say("blk-frontend: start (" KXEN_RT_BITS ", transport %s, %s disk)\n",
+    note("blk-frontend: start (" KXEN_RT_BITS ", transport %s, %s disk)\n",
         hypercall_transport_name(hypercall_transport()), readonly ? "read-only" : "writable");
     map_shared_info(bpage(BP_SHARED_INFO));
     grant_pages();

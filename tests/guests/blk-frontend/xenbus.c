@@ -55,7 +55,7 @@ void xenbus_probe(void)
     expect_node(backend, "feature-barrier", "1");
     check_true(backend_number("multi-queue-max-queues", 0) >= 1, "backend offers multi-queue-max-queues >= 1");
     fe.discard = backend_number("feature-discard", 0) == 1;
-    say("blk-frontend: feature-discard %d\n", fe.discard);
+    note("blk-frontend: feature-discard %d\n", fe.discard);
 }
 
 /* After the backend went Connected: the disk's size and flags. */

@@ -49,19 +49,9 @@ void check_eq(long long got, long long want, const char *fmt, ...)
     check_report(got == want, what, detail);
 }
 
-void say(const char *fmt, ...)
-{
-    char line[LINE];
-    va_list ap;
-    va_start(ap, fmt);
-    size_t len = rt_vformat(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    xen_console_write(line, len);
-}
-
 static void summary(void)
 {
-    say("%s: %u of %u checks passed (" KXEN_RT_BITS ")\n", fe_name, passed, total);
+    note("%s: %u of %u checks passed (" KXEN_RT_BITS ")\n", fe_name, passed, total);
 }
 
 void fatal(const char *fmt, ...)

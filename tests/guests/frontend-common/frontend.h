@@ -16,7 +16,6 @@ void check_true(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void check_eq(long long got, long long want, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* One check with a ready-made description and detail (for guest-specific check kinds). */
 void check_report(int ok, const char *what, const char *detail);
-void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A setup step failed: prints it and the summary so far, then SHUTDOWN_crash. */
 __attribute__((noreturn)) void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "<fe_name>: N of M checks passed (B-bit)" and powers off (crashes if any failed). */

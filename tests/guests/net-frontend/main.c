@@ -39,7 +39,7 @@ int main(void)
     debugcon_puts("net-frontend: hostile netfront (" KXEN_RT_BITS ")\n");
     if (hypercall_init() < 0)
         rt_fail("hypercall_init");
-    say("net-frontend: start (" KXEN_RT_BITS ", transport %s)\n", hypercall_transport_name(hypercall_transport()));
+    note("net-frontend: start (" KXEN_RT_BITS ", transport %s)\n", hypercall_transport_name(hypercall_transport()));
     grant_setup();
     connect_both();
     arp_round_trip("first", 1);
