@@ -80,6 +80,7 @@ class Boot:
     end_s: float | None = None           # with `until`: exec -> that end line
     end_cpu_s: float | None = None       # the VMM's user+system CPU until the end line
     threads_cpu: dict | None = None      # with `until`: CPU seconds per thread name at the end line
+    kvm_trace: dict | None = None        # with `trace`: KvmTrace counts from the marker to the end line
     error: str = ""
 
     def to_json(self) -> dict:
@@ -164,11 +165,12 @@ class Streams:
 
 def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
                setup_line: bytes | None = None, until: re.Pattern | None = None,
-               dump_signal: int | None = None) -> Boot:
+               dump_signal: int | None = None, trace: "KvmTrace | None" = None) -> Boot:
     """Runs argv until the marker is on its console (its stdout), or with `until` until that
     later line is, then kills it. The console goes to LOG, stderr to LOG.err; setup_line: a
     stderr text that marks the end of the VMM's own set-up (boot.setup_s); dump_signal: sent
-    to a VMM that ran out of time, whose stderr then says where it hung (kxen: SIGUSR1)."""
+    to a VMM that ran out of time, whose stderr then says where it hung (kxen: SIGUSR1);
+    trace: armed at the marker and read at the end line (boot.kvm_trace)."""
     start = time.monotonic()
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
@@ -196,16 +198,24 @@ def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
                     boot.cpu_s = cpu_seconds(child.pid)
                     boot.marker_s = now
                     boot.guest_uptime_s = float(found.group(1))
+                    if trace is not None and until is not None:
+                        why = trace.start()
+                        if why:
+                            print(f"bench: no KVM trace: {why}", flush=True)
                 boot.ok = boot.marker_s is not None and (until is None or bool(until.search(console)))
                 if boot.ok and until is not None:
                     boot.end_s, boot.end_cpu_s = now, cpu_seconds(child.pid)
                     boot.threads_cpu = thread_cpu_seconds(child.pid)
+                    if trace is not None and trace.armed:
+                        boot.kvm_trace = trace.read(child.pid)
         if dump_signal is not None and child.poll() is None and not boot.ok:
             child.send_signal(dump_signal)
             deadline = time.monotonic() + DUMP_WAIT_S
             while streams.open() and time.monotonic() < deadline:
                 errors += b"".join(chunk for fd, chunk in streams.read(0.2) if fd != streams.console_fd)
     finally:
+        if trace is not None:
+            trace.stop()
         stop(child)
         log.write_bytes(console)
         log.with_suffix(".err").write_bytes(errors)
@@ -335,3 +345,93 @@ def resume_in_lab(planned: list, done: Callable[[], set], boots: int, run: Calla
         if status not in (0, 1, LAB_FAILED):
             print(f"bench: the lab run ended with status {status}", flush=True)
             return
+
+
+# SVM exit codes (the lab's L1 is AMD SVM under TCG) that a VMM's vCPU threads see most.
+SVM_EXIT_NAMES = {0x60: "intr", 0x61: "nmi", 0x64: "vintr", 0x72: "cpuid", 0x78: "hlt", 0x7b: "io",
+                  0x7c: "msr", 0x7f: "shutdown", 0x81: "vmmcall", 0x400: "npf", 0x401: "avic_incomplete_ipi",
+                  0x402: "avic_unaccelerated_access"}
+# Xen hypercall numbers and the sub-ops kvm-xen handles in the kernel.
+XEN_HYPERCALL_NAMES = {29: "sched_op", 24: "vcpu_op", 32: "event_channel_op", 20: "grant_table_op", 34: "hvm_op",
+                       12: "memory_op", 17: "xen_version", 36: "sysctl"}
+
+
+class KvmTrace:
+    """Counts, through tracefs hist triggers in the kernel running the VMM (L1 in the lab), the
+    VM exits by reason, the Xen hypercalls KVM saw by number and first argument, and the
+    interrupts injected by vector, per thread: what a guest's I/O costs in exits, which is what
+    the nested lab makes expensive. Only the VMM's threads are kept when read."""
+
+    EVENTS = {
+        "kvm_exit": "hist:keys=common_pid,exit_reason:size=4096",
+        "kvm_xen_hypercall": "hist:keys=common_pid,nr,a0:size=4096",
+        "kvm_inj_virq": "hist:keys=common_pid,vector:size=4096",
+    }
+    ROOT = Path("/sys/kernel/tracing/events/kvm")
+
+    def __init__(self):
+        self.armed: list[Path] = []
+
+    def start(self) -> str:
+        """Arms the triggers; returns why not (empty when armed)."""
+        for event, spec in self.EVENTS.items():
+            trigger = self.ROOT / event / "trigger"
+            try:
+                trigger.write_text("!" + spec)  # a run that died armed it: start from zero
+            except OSError:
+                pass
+            try:
+                trigger.write_text(spec)
+            except OSError as e:
+                self.stop()
+                return f"{trigger}: {e}"
+            self.armed.append(trigger)
+        return ""
+
+    def read(self, pid: int) -> dict:
+        """Counts for the threads of process pid since start, by event and key."""
+        tids = {int(t.name) for t in Path(f"/proc/{pid}/task").glob("*") if t.name.isdigit()}
+        out: dict[str, dict[str, int]] = {}
+        for trigger in self.armed:
+            event = trigger.parent.name
+            counts: dict[str, int] = {}
+            for line in (trigger.parent / "hist").read_text().splitlines():
+                m = re.match(r"\{ (.*) \} hitcount:\s*(\d+)", line)
+                if not m:
+                    continue
+                fields = dict(re.findall(r"(\w+):\s*([^,\s]+)", m.group(1)))
+                if int(fields.pop("common_pid", -1)) not in tids:
+                    continue
+                counts[self._key(event, fields)] = counts.get(self._key(event, fields), 0) + int(m.group(2))
+            out[event] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+        return out
+
+    @staticmethod
+    def _key(event: str, fields: dict[str, str]) -> str:
+        if event == "kvm_exit":
+            code = int(fields["exit_reason"])
+            return SVM_EXIT_NAMES.get(code, hex(code))
+        if event == "kvm_xen_hypercall":
+            nr = int(fields["nr"])
+            return f"{XEN_HYPERCALL_NAMES.get(nr, nr)}/{int(fields['a0'])}"
+        return f"vector {int(fields['vector']):#x}"
+
+    def stop(self) -> None:
+        for trigger in self.armed:
+            try:
+                trigger.write_text("!" + self.EVENTS[trigger.parent.name])
+            except OSError:
+                pass
+        self.armed = []
+
+
+def trace_summary(counts: dict | None, top: int = 5) -> str:
+    """One line from KvmTrace.read: each event's total and its largest keys."""
+    if not counts:
+        return "no KVM trace"
+    names = {"kvm_exit": "exits", "kvm_xen_hypercall": "xen hypercalls", "kvm_inj_virq": "injected irqs"}
+    parts = []
+    for event, per in counts.items():
+        largest = ", ".join(f"{k} {v}" for k, v in list(per.items())[:top])
+        parts.append(f"{names.get(event, event)} {sum(per.values())}" + (f" ({largest})" if largest else ""))
+    return "; ".join(parts)
