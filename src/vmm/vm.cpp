@@ -136,6 +136,7 @@ std::expected<void, std::string> Vm::setup_vcpus(std::uint32_t count) {
     if (!vcpu_fd) return std::unexpected(vcpu_fd.error());
     XenCpuidConfig cpuid;
     cpuid.tsc_khz = vcpu_fd->tsc_khz();
+    cpuid.vcpus = count;
     // Per-vCPU upcall vectors are LAPIC interrupts (edge): KVM's global callback vector is
     // level-checked on evtchn_upcall_pending instead. Xen >= 4.17 offers them too.
     cpuid.upcall_vector = transport_ == TransportKind::kvm_xen;

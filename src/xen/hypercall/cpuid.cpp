@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "xen/hypercall/cpu_topology.hpp"
 #include "xen/hypercall/xen_abi.hpp"
 #include "xen/hypercall/xen_version.hpp"
 #include "kxen/hypercall.hpp"
@@ -78,8 +79,13 @@ std::vector<kvm_cpuid_entry2> merge_guest_cpuid(std::span<const kvm_cpuid_entry2
                                                 const XenCpuidConfig& config) {
   std::vector<kvm_cpuid_entry2> out;
   out.reserve(host.size() + 8);
+  bool has_leaf_0b = false, has_leaf_1f = false;
   for (kvm_cpuid_entry2 e : host) {
     if (e.function >= kBase && e.function <= kHypervisorRangeEnd) continue;
+    if (e.function == 0xb || e.function == 0x1f) {  // replaced whole below
+      (e.function == 0xb ? has_leaf_0b : has_leaf_1f) = true;
+      continue;
+    }
     if (e.function == 1) {
       e.ecx |= kLeaf1HypervisorBit;
       e.ebx = (e.ebx & 0x00ffffffu) | ((vcpu_id & 0xffu) << 24);
@@ -87,10 +93,14 @@ std::vector<kvm_cpuid_entry2> merge_guest_cpuid(std::span<const kvm_cpuid_entry2
       if (!config.lapic) e.edx &= ~kApicBit, e.ecx &= ~(kX2apicBit | kTscDeadlineBit);
     } else if (e.function == kExtFeatures && !config.lapic) {
       e.edx &= ~kApicBit;
-    } else if (e.function == 0xb || e.function == 0x1f) {
-      e.edx = vcpu_id;
     }
+    describe_topology(e, vcpu_id, config.vcpus);
     out.push_back(e);
+  }
+  for (std::uint32_t fn : {0xbu, 0x1fu}) {
+    if (!(fn == 0xb ? has_leaf_0b : has_leaf_1f)) continue;
+    const auto levels = topology_leaf(fn, vcpu_id, config.vcpus);
+    out.insert(out.end(), levels.begin(), levels.end());
   }
   const auto xen = xen_cpuid_leaves(vcpu_id, config, host_rdtscp(host));
   out.insert(out.end(), xen.begin(), xen.end());

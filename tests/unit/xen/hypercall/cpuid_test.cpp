@@ -7,23 +7,13 @@
 
 #include "xen/hypercall/xen_abi.hpp"
 #include "xen/hypercall/cpuid.hpp"
+#include "cpuid_entry.hpp"
 #include "kxen/hypercall.hpp"
 
 using namespace kxen;
 
 namespace {
-kvm_cpuid_entry2 entry(std::uint32_t fn, std::uint32_t index, std::uint32_t flags, std::uint32_t eax,
-                       std::uint32_t ebx, std::uint32_t ecx, std::uint32_t edx) {
-  kvm_cpuid_entry2 e{};
-  e.function = fn;
-  e.index = index;
-  e.flags = flags;
-  e.eax = eax;
-  e.ebx = ebx;
-  e.ecx = ecx;
-  e.edx = edx;
-  return e;
-}
+constexpr auto entry = test::cpuid_entry;
 constexpr std::uint32_t kSig = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 
 // What KVM_GET_SUPPORTED_CPUID looks like, abridged.
@@ -114,18 +104,22 @@ TEST_CASE("CPUID: config flags and per-vCPU ids", "[hypercall]") {
   const auto l1 = *find(t, 1);
   CHECK((l1.ecx & (1u << 31)));                   // hypervisor present
   CHECK(l1.ebx >> 24 == 9u);                      // initial APIC ID
-  CHECK((l1.ebx & 0xffffffu) == 0x100800u);       // rest of EBX kept
+  CHECK((l1.ebx & 0xffffu) == 0x0800u);           // rest of EBX kept
+  CHECK(((l1.ebx >> 16) & 0xffu) == 1u);          // one vCPU: one logical CPU per package
   CHECK(find(t, 0xb, 0)->edx == 9u);
   CHECK(find(t, 0xb, 1)->edx == 9u);
   CHECK(find(t, 0x1f, 0)->edx == 9u);
-  CHECK(find(t, 0xb, 1)->ecx == 0x201u);          // the level description is untouched
+  CHECK(find(t, 0xb, 1)->ecx == 0x201u);          // level 1 is the core level
+  CHECK(find(t, 0xb, 2)->ecx == 0x2u);            // and the last
+  CHECK(find(t, 0x1f, 1)->edx == 9u);             // 0x1f rebuilt alike
 
   const auto l7 = *find(t, 7, 0);                 // indexed entries survive intact
   CHECK(l7.flags == kSig);
   CHECK(l7.ebx == 0x029c6fbfu);
   const auto host = host_table();
+  // Three hypervisor leaves dropped; 0xb (two subleaves) and 0x1f (one) become three each.
   CHECK(std::count_if(t.begin(), t.end(), [](auto& e) { return e.function < 0x40000000 || e.function > 0x4fffffff; }) ==
-        static_cast<long>(host.size()) - 3);
+        static_cast<long>(host.size()) - 3 - 3 + 6);
 }
 
 TEST_CASE("CPUID without an in-kernel LAPIC hides APIC, x2APIC and TSC-deadline (hypercall-page)", "[hypercall]") {
@@ -152,4 +146,19 @@ TEST_CASE("CPUID without an in-kernel LAPIC hides APIC, x2APIC and TSC-deadline 
   const auto with = find(merge_guest_cpuid(host_table(), 0, config), 1);
   CHECK((with->ecx & (1u << 21)) != 0);
   CHECK((with->edx & (1u << 9)) != 0);
+}
+
+TEST_CASE("CPUID: a 4-vCPU guest sees one package of 4 cores even where the host lists no core level", "[hypercall]") {
+  XenCpuidConfig config;
+  config.vcpus = 4;
+  auto host = host_table();
+  std::erase_if(host, [](const auto& e) { return e.function == 0xb && e.index == 1; });
+  const auto t = merge_guest_cpuid(host, 2, config);
+  const auto core = find(t, 0xb, 1);
+  REQUIRE(core);
+  CHECK(core->eax == 2);
+  CHECK(core->ebx == 4);
+  CHECK(core->edx == 2);
+  CHECK(((find(t, 1)->ebx >> 16) & 0xff) == 4);
+  CHECK(std::count_if(t.begin(), t.end(), [](auto& e) { return e.function == 0xb; }) == 3);
 }
