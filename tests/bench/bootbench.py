@@ -353,7 +353,7 @@ SVM_EXIT_NAMES = {0x60: "intr", 0x61: "nmi", 0x64: "vintr", 0x72: "cpuid", 0x78:
                   0x402: "avic_unaccelerated_access"}
 # Xen hypercall numbers and the sub-ops kvm-xen handles in the kernel.
 XEN_HYPERCALL_NAMES = {29: "sched_op", 24: "vcpu_op", 32: "event_channel_op", 20: "grant_table_op", 34: "hvm_op",
-                       12: "memory_op", 17: "xen_version", 36: "sysctl"}
+                       12: "memory_op", 17: "xen_version", 35: "sysctl", 36: "domctl"}
 
 
 class KvmTrace:

@@ -1,5 +1,7 @@
 #include "xen/hypercall/cpu_topology.hpp"
 
+#include "xen/hypercall/cpuid_entry.hpp"
+
 #include <algorithm>
 #include <bit>
 
@@ -55,15 +57,7 @@ void describe_topology(kvm_cpuid_entry2& e, std::uint32_t vcpu_id, std::uint32_t
 std::vector<kvm_cpuid_entry2> topology_leaf(std::uint32_t function, std::uint32_t vcpu_id, std::uint32_t vcpus) {
   vcpus = std::max<std::uint32_t>(vcpus, 1);
   auto level = [&](std::uint32_t index, std::uint32_t shift, std::uint32_t count, std::uint32_t type) {
-    kvm_cpuid_entry2 e{};
-    e.function = function;
-    e.index = index;
-    e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-    e.eax = shift;
-    e.ebx = count;
-    e.ecx = (type << 8) | index;
-    e.edx = vcpu_id;
-    return e;
+    return cpuid_subleaf(function, index, shift, count, (type << 8) | index, vcpu_id);
   };
   constexpr std::uint32_t kSmt = 1, kCore = 2;
   return {level(0, 0, 1, kSmt), level(1, core_id_bits(vcpus), vcpus, kCore), level(2, 0, 0, 0)};

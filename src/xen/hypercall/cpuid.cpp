@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "xen/hypercall/cpu_topology.hpp"
+#include "xen/hypercall/cpuid_entry.hpp"
 #include "xen/hypercall/xen_abi.hpp"
 #include "xen/hypercall/xen_version.hpp"
 #include "kxen/hypercall.hpp"
@@ -19,34 +20,15 @@ constexpr std::uint32_t kApicBit = 1u << 9;       // CPUID 1 and 0x80000001 EDX
 constexpr std::uint32_t kX2apicBit = 1u << 21;    // CPUID 1 ECX
 constexpr std::uint32_t kTscDeadlineBit = 1u << 24;  // CPUID 1 ECX: a LAPIC timer mode
 
-kvm_cpuid_entry2 leaf(std::uint32_t function, std::uint32_t eax, std::uint32_t ebx = 0, std::uint32_t ecx = 0,
-                      std::uint32_t edx = 0) {
-  kvm_cpuid_entry2 e{};
-  e.function = function;
-  e.eax = eax;
-  e.ebx = ebx;
-  e.ecx = ecx;
-  e.edx = edx;
-  return e;
-}
-
-kvm_cpuid_entry2 subleaf(std::uint32_t function, std::uint32_t index, std::uint32_t eax, std::uint32_t ebx,
-                         std::uint32_t ecx, std::uint32_t edx) {
-  kvm_cpuid_entry2 e = leaf(function, eax, ebx, ecx, edx);
-  e.index = index;
-  e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-  return e;
-}
-
 // Leaf base+3 (time), subleaves 0..2, as Xen fills them for a domain without TSC emulation.
 void add_time_leaf(std::vector<kvm_cpuid_entry2>& out, const XenCpuidConfig& c, bool rdtscp) {
   const std::uint32_t flags = (c.tsc_reliable ? 1u << 1 : 0u) | (rdtscp ? 1u << 2 : 0u);  // bit 0: vtsc off
   const TscScale scale = tsc_to_ns_scale(std::uint64_t{c.tsc_khz} * 1000);
   const auto shift = static_cast<std::uint32_t>(static_cast<std::int32_t>(scale.shift));
-  out.push_back(subleaf(kBase + 3, 0, flags, /*tsc_mode default*/ 0, c.tsc_khz, /*incarnation*/ 0));
-  out.push_back(subleaf(kBase + 3, 1, static_cast<std::uint32_t>(c.tsc_offset),
+  out.push_back(cpuid_subleaf(kBase + 3, 0, flags, /*tsc_mode default*/ 0, c.tsc_khz, /*incarnation*/ 0));
+  out.push_back(cpuid_subleaf(kBase + 3, 1, static_cast<std::uint32_t>(c.tsc_offset),
                         static_cast<std::uint32_t>(c.tsc_offset >> 32), scale.mul_frac, shift));
-  out.push_back(subleaf(kBase + 3, 2, c.tsc_khz, 0, 0, 0));
+  out.push_back(cpuid_subleaf(kBase + 3, 2, c.tsc_khz, 0, 0, 0));
 }
 
 std::uint32_t hvm_flags(const XenCpuidConfig& c) {
@@ -65,13 +47,13 @@ bool host_rdtscp(std::span<const kvm_cpuid_entry2> host) {
 std::vector<kvm_cpuid_entry2> xen_cpuid_leaves(std::uint32_t vcpu_id, const XenCpuidConfig& config,
                                                bool host_has_rdtscp) {
   std::vector<kvm_cpuid_entry2> out;
-  out.push_back(leaf(kBase, kBase + XEN_CPUID_MAX_NUM_LEAVES, XEN_CPUID_SIGNATURE_EBX, XEN_CPUID_SIGNATURE_ECX,
+  out.push_back(cpuid_leaf(kBase, kBase + XEN_CPUID_MAX_NUM_LEAVES, XEN_CPUID_SIGNATURE_EBX, XEN_CPUID_SIGNATURE_ECX,
                      XEN_CPUID_SIGNATURE_EDX));
-  out.push_back(leaf(kBase + 1, (kXenVersionMajor << 16) | kXenVersionMinor));
-  out.push_back(leaf(kBase + 2, /*hypercall pages*/ 1, kHypercallMsr));
+  out.push_back(cpuid_leaf(kBase + 1, (kXenVersionMajor << 16) | kXenVersionMinor));
+  out.push_back(cpuid_leaf(kBase + 2, /*hypercall pages*/ 1, kHypercallMsr));
   add_time_leaf(out, config, host_has_rdtscp);
-  out.push_back(subleaf(kBase + 4, 0, hvm_flags(config), vcpu_id, config.domid, 0));
-  out.push_back(leaf(kBase + 5, 0));  // PV-only parameters: empty for HVM
+  out.push_back(cpuid_subleaf(kBase + 4, 0, hvm_flags(config), vcpu_id, config.domid, 0));
+  out.push_back(cpuid_leaf(kBase + 5, 0));  // PV-only parameters: empty for HVM
   return out;
 }
 

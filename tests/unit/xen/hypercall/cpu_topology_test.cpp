@@ -1,14 +1,14 @@
 #include <catch2/catch.hpp>
 
 #include "xen/hypercall/cpu_topology.hpp"
-#include "cpuid_entry.hpp"
+#include "xen/hypercall/cpuid_entry.hpp"
 
 using namespace kxen;
 
 namespace {
 kvm_cpuid_entry2 entry(std::uint32_t fn, std::uint32_t index, std::uint32_t eax, std::uint32_t ebx,
                        std::uint32_t ecx, std::uint32_t edx) {
-  return test::cpuid_entry(fn, index, 0, eax, ebx, ecx, edx);
+  return cpuid_entry(fn, index, 0, eax, ebx, ecx, edx);
 }
 
 kvm_cpuid_entry2 described(kvm_cpuid_entry2 e, std::uint32_t vcpu, std::uint32_t vcpus) {

@@ -7,13 +7,13 @@
 
 #include "xen/hypercall/xen_abi.hpp"
 #include "xen/hypercall/cpuid.hpp"
-#include "cpuid_entry.hpp"
+#include "xen/hypercall/cpuid_entry.hpp"
 #include "kxen/hypercall.hpp"
 
 using namespace kxen;
 
 namespace {
-constexpr auto entry = test::cpuid_entry;
+constexpr auto entry = cpuid_entry;
 constexpr std::uint32_t kSig = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
 
 // What KVM_GET_SUPPORTED_CPUID looks like, abridged.
