@@ -16,6 +16,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -165,12 +166,14 @@ class Streams:
 
 def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
                setup_line: bytes | None = None, until: re.Pattern | None = None,
-               dump_signal: int | None = None, trace: "KvmTrace | None" = None) -> Boot:
+               dump_signal: int | None = None, trace: "KvmTrace | None" = None,
+               profile: "HostProfile | None" = None) -> Boot:
     """Runs argv until the marker is on its console (its stdout), or with `until` until that
     later line is, then kills it. The console goes to LOG, stderr to LOG.err; setup_line: a
     stderr text that marks the end of the VMM's own set-up (boot.setup_s); dump_signal: sent
     to a VMM that ran out of time, whose stderr then says where it hung (kxen: SIGUSR1);
-    trace: armed at the marker and read at the end line (boot.kvm_trace)."""
+    trace: armed at the marker and read at the end line (boot.kvm_trace); profile: started at
+    the marker, stopped at its own `until` line (or the end line)."""
     start = time.monotonic()
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, start_new_session=True)
@@ -202,6 +205,12 @@ def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
                         why = trace.start()
                         if why:
                             print(f"bench: no KVM trace: {why}", flush=True)
+                    if profile is not None:
+                        why = profile.start()
+                        if why:
+                            print(f"bench: no host profile: {why}", flush=True)
+                if profile is not None and profile.running() and profile.until.search(console):
+                    profile.stop()
                 boot.ok = boot.marker_s is not None and (until is None or bool(until.search(console)))
                 if boot.ok and until is not None:
                     boot.end_s, boot.end_cpu_s = now, cpu_seconds(child.pid)
@@ -216,7 +225,11 @@ def timed_boot(argv: list[str], boot: Boot, timeout_s: float, log: Path,
     finally:
         if trace is not None:
             trace.stop()
+        if profile is not None:
+            profile.stop()
         stop(child)
+        if profile is not None:
+            profile.finish()
         log.write_bytes(console)
         log.with_suffix(".err").write_bytes(errors)
     return boot
@@ -423,6 +436,55 @@ class KvmTrace:
             except OSError:
                 pass
         self.armed = []
+
+
+class HostProfile:
+    """perf's cpu-clock samples of the whole kernel running the VMM (L1 in the lab: no PMU
+    there, so a timer samples), by command, object and symbol: where that CPU goes, guest time
+    included (on AMD it shows as svm_vcpu_run). No call graphs: kxen has no frame pointers."""
+
+    def __init__(self, report: Path, until: re.Pattern, hz: int = 199):
+        self.report, self.until, self.hz = report, until, hz
+        self.data = Path(tempfile.gettempdir()) / f"kxen-bench-{os.getpid()}.perf.data"
+        self.child: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        perf = shutil.which("perf")
+        if not perf:
+            return "no perf here (apt-get install linux-perf)"
+        self.child = subprocess.Popen([perf, "record", "-q", "-a", "-e", "cpu-clock", "-F", str(self.hz), "-o",
+                                       str(self.data)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE)
+        return ""
+
+    def running(self) -> bool:
+        return self.child is not None and self.child.poll() is None
+
+    def stop(self) -> None:
+        """Ends the recording."""
+        if not self.running():
+            return
+        self.child.send_signal(signal.SIGINT)
+        try:
+            self.child.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            self.child.wait()
+
+    def finish(self) -> None:
+        """Writes the report, after the VMM has gone (perf report under TCG takes a while)."""
+        if self.child is None:
+            return
+        self.stop()
+        err = self.child.stderr.read().decode(errors="replace")
+        text = err
+        for sort in ("comm", "comm,dso,sym"):
+            out = subprocess.run(["perf", "report", "-i", str(self.data), "--stdio", "--sort", sort,
+                                  "--percent-limit", "0.3"], capture_output=True, text=True, check=False, timeout=900)
+            text += out.stdout + out.stderr
+        self.report.write_text(text)
+        self.data.unlink(missing_ok=True)
+        self.child = None
 
 
 def trace_summary(counts: dict | None, top: int = 5) -> str:
