@@ -50,6 +50,17 @@ bool KvmXenAccel::route_port(std::uint32_t port, int eventfd) {
   return vm_attr(attr);
 }
 
+bool KvmXenAccel::route_ipi(std::uint32_t port, std::uint32_t vcpu) {
+  kvm_xen_hvm_attr attr{};
+  attr.type = KVM_XEN_ATTR_TYPE_EVTCHN;
+  attr.u.evtchn.send_port = port;
+  attr.u.evtchn.type = EVTCHNSTAT_ipi;
+  attr.u.evtchn.deliver.port.port = port;  // KVM requires an IPI to come back on its own port
+  attr.u.evtchn.deliver.port.vcpu = vcpu;
+  attr.u.evtchn.deliver.port.priority = KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL;
+  return vm_attr(attr);
+}
+
 bool KvmXenAccel::unroute_port(std::uint32_t port) {
   kvm_xen_hvm_attr attr{};
   attr.type = KVM_XEN_ATTR_TYPE_EVTCHN;

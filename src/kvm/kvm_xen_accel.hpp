@@ -34,6 +34,8 @@ class KvmXenAccel final : public XenAccel {
   // The guest's EVTCHNOP_send on `port` signals `eventfd` inside KVM, with no exit (a backend's
   // kick); unroute_port hands the port back to user space.
   bool route_port(std::uint32_t port, int eventfd);
+  // The guest's EVTCHNOP_send on IPI `port` raises that port on `vcpu` inside KVM (2-level only).
+  bool route_ipi(std::uint32_t port, std::uint32_t vcpu);
   bool unroute_port(std::uint32_t port);
 
   // Per-vCPU set-up before the guest runs: Xen vCPU id = KVM index.

@@ -174,10 +174,17 @@ std::expected<void, std::string> Vm::setup_platform(PlatformConfig config, const
 }
 
 void Vm::route_ports_in_kernel() {
-  platform_->event_channels().set_route_listener([this](evtchn_port_t port, const HostBinding* binding) {
-    const bool ok = binding ? accel_->route_port(port, binding->eventfd) : accel_->unroute_port(port);
-    // Unrouted, the kick still reaches the eventfd: EventChannels signals it from the exit.
-    if (!ok) spdlog::warn("kvm: event channel {} not {} in the kernel", port, binding ? "routed" : "unrouted");
+  platform_->event_channels().set_route_listener([this](const KernelRoute& route) {
+    bool ok = false;
+    switch (route.kind) {
+      case KernelRoute::Kind::eventfd: ok = accel_->route_port(route.guest_port, route.eventfd); break;
+      case KernelRoute::Kind::local: ok = accel_->route_ipi(route.guest_port, route.vcpu); break;
+      case KernelRoute::Kind::none: ok = accel_->unroute_port(route.guest_port); break;
+    }
+    // Unrouted, a send still works: it exits and EventChannels delivers it.
+    if (!ok)
+      spdlog::warn("kvm: event channel {} not {} in the kernel", route.guest_port,
+                   route.kind == KernelRoute::Kind::none ? "unrouted" : "routed");
   });
 }
 

@@ -111,11 +111,16 @@ int EventChannels::bind_virq(evtchn_bind_virq& op) {
 
 int EventChannels::bind_ipi(evtchn_bind_ipi& op) {
   if (!known_vcpu(op.vcpu)) return -XEN_ENOENT;
-  return locked([&](Effects&) {
+  return locked([&](Effects& fx) {
     const auto port = allocate_locked();
     if (!port) return port.error();
     ports_[*port].state = State::ipi;
     ports_[*port].vcpu = op.vcpu;
+    // The vCPU is fixed for an IPI (EVTCHNOP_bind_vcpu refuses it), so the route never changes.
+    if (delivery_ == two_level_.get()) {
+      ports_[*port].ipi_in_kernel = true;
+      fx.routes.push_back(KernelRoute{*port, KernelRoute::Kind::local, -1, op.vcpu});
+    }
     op.port = *port;
     return 0;
   });
@@ -136,15 +141,17 @@ int EventChannels::close_locked(evtchn_port_t port, Effects& fx) {
       if (p.remote_dom == 0) {
         HostPort& h = host_ports_[p.remote_port];
         h.guest_port = 0;
-        if (h.kernel_route) fx.routes.emplace_back(port, std::nullopt);
+        if (h.kernel_route) fx.routes.push_back(KernelRoute{port});
       } else {
         // Loopback peer goes back to unbound, as Xen does for the remote end.
         ports_[p.remote_port].state = State::unbound;
         ports_[p.remote_port].remote_port = 0;
       }
       break;
-    case State::unbound:
     case State::ipi:
+      if (p.ipi_in_kernel) fx.routes.push_back(KernelRoute{port});
+      break;
+    case State::unbound:
       break;
   }
   free_locked(port);

@@ -52,6 +52,19 @@ struct HostBinding {
   int eventfd = -1;
 };
 
+// Where KVM may take the guest's EVTCHNOP_send on a port without an exit to kxen.
+struct KernelRoute {
+  enum class Kind : std::uint8_t {
+    none,     // sends come back to kxen (the port closed, or its ABI cannot be served by KVM)
+    eventfd,  // a host port's: KVM signals the backend's eventfd
+    local,    // an IPI: KVM raises the same port on `vcpu` (2-level delivery only)
+  };
+  evtchn_port_t guest_port = 0;
+  Kind kind = Kind::none;
+  int eventfd = -1;
+  std::uint32_t vcpu = 0;
+};
+
 // One port in use, for the debugger's `monitor evtchn`.
 struct PortInfo {
   evtchn_port_t port = 0;
@@ -68,9 +81,10 @@ class EventChannels final {
  public:
   // Called for each guest send to a host port, after the lock is dropped (in addition to the eventfd).
   using HostNotify = std::function<void(evtchn_port_t host_port)>;
-  // Told when a guest port starts (binding != nullptr) or stops being routed to a host eventfd,
-  // so the VM can program KVM_XEN_ATTR_TYPE_EVTCHN to route it in-kernel instead.
-  using RouteListener = std::function<void(evtchn_port_t guest_port, const HostBinding* binding)>;
+  // Told when a guest port's sends may be taken in the kernel, or no longer, so the VM can
+  // program KVM_XEN_ATTR_TYPE_EVTCHN: host ports bound with kernel_route, and IPIs while the
+  // 2-level ABI is active (KVM delivers no FIFO events).
+  using RouteListener = std::function<void(const KernelRoute& route)>;
 
   EventChannels(const EventChannelsConfig& config, GuestMemory& memory, SharedInfoLocator& locator, UpcallSink& sink);
   ~EventChannels();
@@ -132,6 +146,7 @@ class EventChannels final {
     domid_t remote_dom = 0;           // unbound: who may bind; interdomain: peer domain
     evtchn_port_t remote_port = 0;    // interdomain: peer port (a host port if remote_dom == 0)
     std::uint32_t virq = 0;
+    bool ipi_in_kernel = false;       // an IPI the route listener was told to route
   };
   // Owns an eventfd; shared with in-flight signals so a concurrent close cannot let a late
   // write hit a reused descriptor number.
@@ -156,7 +171,7 @@ class EventChannels final {
   };
   struct Effects : DeliveryEffects {
     std::vector<HostSignal> host;
-    std::vector<std::pair<evtchn_port_t, std::optional<HostBinding>>> routes;
+    std::vector<KernelRoute> routes;
     RouteListener route_listener;  // snapshot taken under the lock when routes change
   };
 
@@ -173,7 +188,7 @@ class EventChannels final {
   // The single routing decision for a guest send on an interdomain port.
   void route_send_locked(const Port& port, Effects& fx);
   void signal_host_locked(evtchn_port_t host_port, Effects& fx);
-  int switch_to_fifo_locked(evtchn_init_control& op);
+  int switch_to_fifo_locked(evtchn_init_control& op, Effects& fx);
   void finish(Effects& fx);
   // Runs f(Effects&) under the lock, then carries out its effects unlocked.
   template <class F>

@@ -7,7 +7,7 @@
 
 namespace kxen {
 
-int EventChannels::switch_to_fifo_locked(evtchn_init_control& op) {
+int EventChannels::switch_to_fifo_locked(evtchn_init_control& op, Effects& fx) {
   auto fifo = std::make_unique<FifoDelivery>(memory_, locator_, config_.vcpus, config_.max_ports);
   if (const int rc = fifo->init_control(op.vcpu, op.control_gfn, op.offset); rc != 0) return rc;
   // Carry bound ports over: remember 2-level pending events and reset priorities (as Xen).
@@ -16,6 +16,11 @@ int EventChannels::switch_to_fifo_locked(evtchn_init_control& op) {
     if (port.state == State::free) continue;
     port.saved_pending = two_level_->is_pending(p);
     port.priority = EVTCHN_FIFO_PRIORITY_DEFAULT;
+    // KVM would raise these in the 2-level bitmap, which a FIFO guest no longer reads.
+    if (port.ipi_in_kernel) {
+      port.ipi_in_kernel = false;
+      fx.routes.push_back(KernelRoute{p});
+    }
   }
   fifo_ = std::move(fifo);
   delivery_ = fifo_.get();
@@ -26,9 +31,10 @@ int EventChannels::switch_to_fifo_locked(evtchn_init_control& op) {
 int EventChannels::init_control(evtchn_init_control& op) {
   op.link_bits = EVTCHN_FIFO_LINK_BITS;
   if (!known_vcpu(op.vcpu)) return -XEN_ENOENT;
-  std::lock_guard lock(mutex_);
-  if (!fifo_) return switch_to_fifo_locked(op);
-  return fifo_->init_control(op.vcpu, op.control_gfn, op.offset);
+  return locked([&](Effects& fx) {
+    if (!fifo_) return switch_to_fifo_locked(op, fx);
+    return fifo_->init_control(op.vcpu, op.control_gfn, op.offset);
+  });
 }
 
 int EventChannels::expand_array(const evtchn_expand_array& op) {

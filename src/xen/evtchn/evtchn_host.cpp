@@ -37,7 +37,7 @@ std::expected<HostBinding, int> EventChannels::bind_interdomain_from_host(evtchn
     ports_[guest_port].state = State::interdomain;
     ports_[guest_port].remote_port = host;
     binding = HostBinding{host, guest_port, fd};
-    if (kernel_route) fx.routes.emplace_back(guest_port, binding);
+    if (kernel_route) fx.routes.push_back(KernelRoute{guest_port, KernelRoute::Kind::eventfd, fd});
     // Events the guest sent while unbound were dropped: signal the new end once (as Xen).
     signal_host_locked(host, fx);
     return 0;
@@ -63,7 +63,7 @@ int EventChannels::close_host_port(evtchn_port_t host_port) {
     if (h.guest_port != 0) {
       ports_[h.guest_port].state = State::unbound;  // remote_dom stays 0: a backend may rebind
       ports_[h.guest_port].remote_port = 0;
-      if (h.kernel_route) fx.routes.emplace_back(h.guest_port, std::nullopt);
+      if (h.kernel_route) fx.routes.push_back(KernelRoute{h.guest_port});
     }
     h = HostPort{};  // the eventfd closes once no in-flight signal holds it
     return 0;
@@ -109,7 +109,7 @@ void EventChannels::finish(Effects& fx) {
     if (s.notify) (*s.notify)(s.host_port);
   }
   if (fx.route_listener)
-    for (const auto& [guest_port, binding] : fx.routes) fx.route_listener(guest_port, binding ? &*binding : nullptr);
+    for (const KernelRoute& route : fx.routes) fx.route_listener(route);
 }
 
 }  // namespace kxen

@@ -3,7 +3,8 @@
 // user space on the same shared_info bits. Only the active strategy raises ports: after
 // EVTCHNOP_init_control nothing calls KVM_XEN_HVM_EVTCHN_SEND (FIFO raises in user space), after
 // EVTCHNOP_reset this one does again. KVM intercepts EVTCHNOP_send only for ports handed to it
-// with KVM_XEN_ATTR_TYPE_EVTCHN; kxen hands it none, so every send reaches EventChannels.
+// with KVM_XEN_ATTR_TYPE_EVTCHN (backends' kicks, and IPIs while this ABI is active); every
+// other send reaches EventChannels.
 #pragma once
 
 #include "xen/evtchn/two_level.hpp"

@@ -76,7 +76,10 @@ TEST_CASE("host binding refuses wrong states; closes propagate", "[evtchn]") {
 TEST_CASE("host close reverts the guest port to unbound for rebinding", "[evtchn]") {
   EvtchnWorld w;
   std::vector<std::pair<evtchn_port_t, bool>> routes;
-  w.evtchn->set_route_listener([&](evtchn_port_t p, const HostBinding* b) { routes.emplace_back(p, b != nullptr); });
+  w.evtchn->set_route_listener([&](const KernelRoute& r) {
+    CHECK(r.kind != KernelRoute::Kind::local);
+    routes.emplace_back(r.guest_port, r.kind == KernelRoute::Kind::eventfd);
+  });
   auto port = w.evtchn->alloc_unbound_for_guest();
   REQUIRE(port);
   auto first = w.evtchn->bind_interdomain_from_host(*port, {}, true);
@@ -94,7 +97,7 @@ TEST_CASE("host close reverts the guest port to unbound for rebinding", "[evtchn
 TEST_CASE("only kernel-routed host ports reach the route listener", "[evtchn]") {
   EvtchnWorld w;
   int routes = 0;
-  w.evtchn->set_route_listener([&](evtchn_port_t, const HostBinding*) { ++routes; });
+  w.evtchn->set_route_listener([&](const KernelRoute&) { ++routes; });
   auto port = w.evtchn->alloc_unbound_for_guest();
   REQUIRE(port);
   auto binding = w.evtchn->bind_interdomain_from_host(*port);  // served in user space (XenStore)
@@ -102,6 +105,46 @@ TEST_CASE("only kernel-routed host ports reach the route listener", "[evtchn]") 
   REQUIRE(w.evtchn->close(*port) == 0);
   REQUIRE(w.evtchn->close_host_port(binding->host_port) == 0);
   CHECK(routes == 0);
+}
+
+TEST_CASE("IPIs are routed in the kernel while the 2-level ABI is active, and unrouted on close", "[evtchn]") {
+  EvtchnWorld w;
+  std::vector<KernelRoute> routes;
+  w.evtchn->set_route_listener([&](const KernelRoute& r) { routes.push_back(r); });
+  const evtchn_port_t on_1 = w.ipi(1);
+  const evtchn_port_t on_0 = w.ipi(0);
+  REQUIRE(routes.size() == 2);
+  CHECK((routes[0].guest_port == on_1 && routes[0].kind == KernelRoute::Kind::local && routes[0].vcpu == 1));
+  CHECK((routes[1].guest_port == on_0 && routes[1].kind == KernelRoute::Kind::local && routes[1].vcpu == 0));
+  CHECK(w.evtchn->bind_vcpu({on_1, 0}) == -XEN_EINVAL);  // an IPI's vCPU never changes, nor its route
+  REQUIRE(w.evtchn->close(on_1) == 0);
+  REQUIRE(routes.size() == 3);
+  CHECK((routes[2].guest_port == on_1 && routes[2].kind == KernelRoute::Kind::none));
+  // Still served in user space when the kernel did not take it (an unrouted send exits).
+  CHECK(w.evtchn->send(on_0) == 0);
+  CHECK(w.pending_bit(on_0));
+}
+
+TEST_CASE("the switch to FIFO takes IPIs back from the kernel; EVTCHNOP_reset gives them again", "[evtchn]") {
+  EvtchnWorld w;
+  std::vector<KernelRoute> routes;
+  w.evtchn->set_route_listener([&](const KernelRoute& r) { routes.push_back(r); });
+  const evtchn_port_t routed = w.ipi(1);
+  evtchn_init_control init{0x40, 0, 0, 0, {}};
+  REQUIRE(w.evtchn->init_control(init) == 0);
+  REQUIRE(routes.size() == 2);
+  CHECK((routes[1].guest_port == routed && routes[1].kind == KernelRoute::Kind::none));
+  init.vcpu = 1;
+  REQUIRE(w.evtchn->init_control(init) == 0);  // FIFO already: nothing more to take back
+  const evtchn_port_t under_fifo = w.ipi(0);
+  REQUIRE(w.evtchn->close(under_fifo) == 0);
+  REQUIRE(w.evtchn->close(routed) == 0);
+  CHECK(routes.size() == 2);  // neither was routed under FIFO, so neither is unrouted
+  REQUIRE(w.evtchn->reset(DOMID_SELF) == 0);
+  REQUIRE(w.evtchn->abi() == EventAbi::two_level);
+  const evtchn_port_t again = w.ipi(1);
+  REQUIRE(routes.size() == 3);
+  CHECK((routes[2].guest_port == again && routes[2].kind == KernelRoute::Kind::local && routes[2].vcpu == 1));
 }
 
 TEST_CASE("a backend may call back into EventChannels from its notification", "[evtchn]") {
