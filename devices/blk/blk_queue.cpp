@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kxen/log.hpp"
+#include "xenbus/io_thread.hpp"
 
 namespace kxen::blk {
 namespace {
@@ -66,6 +67,7 @@ void BlkQueue::stop() {
 }
 
 void BlkQueue::run() {
+  name_io_thread(parts_.label);
   try {
     serve();
   } catch (const std::exception& e) {

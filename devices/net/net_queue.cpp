@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kxen/log.hpp"
+#include "xenbus/io_thread.hpp"
 
 namespace kxen::net {
 namespace {
@@ -74,6 +75,7 @@ void NetQueue::stop() {
 
 void NetQueue::run() {
   parts_.port->attach(this);
+  name_io_thread(parts_.label);
   try {
     serve();
   } catch (const std::exception& e) {

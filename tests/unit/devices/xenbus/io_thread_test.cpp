@@ -1,0 +1,29 @@
+#include <pthread.h>
+
+#include <array>
+#include <string>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "xenbus/io_thread.hpp"
+
+using namespace kxen;
+
+namespace {
+std::string named_as(std::string_view label) {
+  std::string seen;
+  std::thread([&] {
+    name_io_thread(label);
+    std::array<char, 32> name{};
+    pthread_getname_np(pthread_self(), name.data(), name.size());
+    seen = name.data();
+  }).join();
+  return seen;
+}
+}  // namespace
+
+TEST_CASE("an I/O thread is named after its queue", "[xenbus]") {
+  CHECK(named_as("blk xvda q0") == "blk-xvda-q0");
+  CHECK(named_as("net vif12 q3 and more") == "net-vif12-q3-an");  // the kernel keeps 15 characters
+}
