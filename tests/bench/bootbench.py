@@ -440,8 +440,9 @@ class KvmTrace:
 
 class HostProfile:
     """perf's cpu-clock samples of the whole kernel running the VMM (L1 in the lab: no PMU
-    there, so a timer samples), by command, object and symbol: where that CPU goes, guest time
-    included (on AMD it shows as svm_vcpu_run). No call graphs: kxen has no frame pointers."""
+    there, so a timer samples), by command and by command, object and symbol. KVM hands samples
+    taken while a guest runs to that guest, at guest addresses this kernel cannot name, so guest
+    time spreads thin under the VMM's vCPU threads. No call graphs: kxen has no frame pointers."""
 
     def __init__(self, report: Path, until: re.Pattern, hz: int = 199):
         self.report, self.until, self.hz = report, until, hz

@@ -117,7 +117,8 @@ int EventChannels::bind_ipi(evtchn_bind_ipi& op) {
     ports_[*port].state = State::ipi;
     ports_[*port].vcpu = op.vcpu;
     // The vCPU is fixed for an IPI (EVTCHNOP_bind_vcpu refuses it), so the route never changes.
-    if (delivery_ == two_level_.get()) {
+    // Without a listener (no KVM to route in) the port is served in user space only.
+    if (route_listener_ && delivery_ == two_level_.get()) {
       ports_[*port].ipi_in_kernel = true;
       fx.routes.push_back(KernelRoute{*port, KernelRoute::Kind::local, -1, op.vcpu});
     }

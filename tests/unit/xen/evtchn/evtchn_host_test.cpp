@@ -125,6 +125,15 @@ TEST_CASE("IPIs are routed in the kernel while the 2-level ABI is active, and un
   CHECK(w.pending_bit(on_0));
 }
 
+TEST_CASE("an IPI bound before any route listener is never unrouted", "[evtchn]") {
+  EvtchnWorld w;
+  const evtchn_port_t port = w.ipi(1);  // the hypercall-page transport has no listener at all
+  std::vector<KernelRoute> routes;
+  w.evtchn->set_route_listener([&](const KernelRoute& r) { routes.push_back(r); });
+  REQUIRE(w.evtchn->close(port) == 0);
+  CHECK(routes.empty());
+}
+
 TEST_CASE("the switch to FIFO takes IPIs back from the kernel; EVTCHNOP_reset gives them again", "[evtchn]") {
   EvtchnWorld w;
   std::vector<KernelRoute> routes;
