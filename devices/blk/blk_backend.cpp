@@ -67,6 +67,7 @@ std::expected<void, std::string> BlkBackend::advertise(xenbus::BackendContext& c
 
 std::expected<void, std::string> BlkBackend::connect(xenbus::BackendContext& ctx) {
   disconnect();
+  if (auto resized = image_.refresh_size(); !resized) return std::unexpected(resized.error());
   auto& store = ctx.store();
   const std::string& fe = ctx.frontend_path();
   const auto protocol = store.read(fe + "/protocol");
@@ -140,6 +141,15 @@ std::expected<std::unique_ptr<BlkQueue>, std::string> BlkBackend::connect_queue(
   auto queue = BlkQueue::start(std::move(parts));
   if (!queue) grants->unmap(pages);
   return queue;
+}
+
+std::expected<bool, std::string> BlkBackend::refresh(xenbus::BackendContext& ctx) {
+  auto resized = image_.refresh_size();
+  if (!resized || !*resized) return resized;
+  if (auto r = ctx.store().write(ctx.backend_path() + "/sectors", fmt::format("{}", image_.sectors())); !r)
+    return std::unexpected(fmt::format("cannot write sectors (errno {})", r.error()));
+  spdlog::info("blk {}: resized to {} sectors", vdev_, image_.sectors());
+  return true;
 }
 
 void BlkBackend::disconnect() {

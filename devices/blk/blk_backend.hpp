@@ -46,6 +46,8 @@ class BlkBackend final : public xenbus::XenBackend {
   std::expected<void, std::string> advertise(xenbus::BackendContext& ctx) override;
   std::expected<void, std::string> connect(xenbus::BackendContext& ctx) override;
   void disconnect() override;
+  // A resized image: its new size goes into `sectors` (blkfront re-reads it on a repeated Connected).
+  std::expected<bool, std::string> refresh(xenbus::BackendContext& ctx) override;
 
  private:
   unsigned max_queues() const;

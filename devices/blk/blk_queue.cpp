@@ -131,6 +131,7 @@ bool BlkQueue::take_requests() {
 
 void BlkQueue::dispatch(const blkif_request_t& raw) {
   auto read_page = [this](grant_ref_t ref, std::span<std::byte> out) { return parts_.grants->copy_from(ref, 0, out); };
+  parts_.limits.disk_sectors = parts_.disk->sectors();  // the image may be resized while connected
   auto request = decode_request(raw, parts_.limits, read_page);
   if (!request) {
     KXEN_GUEST_WARN("{}: request {:#x} refused: {}", parts_.label, request.error().id, request.error().reason);

@@ -124,12 +124,12 @@ std::expected<DiskImage, std::string> DiskImage::open(const DiskOptions& options
   DiskImage image(options, std::move(*fd), *block);
   auto measured = *block ? image.measure_block_device() : image.measure_file();
   if (!measured) return std::unexpected(measured.error());
-  if (image.size_bytes_ < kSectorSize)
+  if (image.size_bytes() < kSectorSize)
     return std::unexpected(fmt::format("disk {} is empty (smaller than one 512-byte sector)",
                                        options.path));
-  if (image.size_bytes_ % kSectorSize != 0)
+  if (image.size_bytes() % kSectorSize != 0)
     spdlog::warn("blk {}: the last {} bytes are not a whole sector; the guest cannot see them",
-                 options.path, image.size_bytes_ % kSectorSize);
+                 options.path, image.size_bytes() % kSectorSize);
   if (options.cache == DiskOptions::Cache::unsafe)
     spdlog::warn("blk {}: cache=unsafe: guest flushes are ignored, a host crash loses data",
                  options.path);
@@ -150,7 +150,7 @@ std::expected<void, std::string> DiskImage::measure_block_device() {
                                        path(), std::strerror(errno)));
   if (!power_of_two(static_cast<std::uint64_t>(logical)) || logical < 512 || logical > 4096)
     return std::unexpected(fmt::format("disk {}: unsupported logical sector size {}", path(), logical));
-  size_bytes_ = bytes;
+  size_bytes_->store(bytes);
   logical_sector_size_ = static_cast<std::uint32_t>(logical);
   physical_sector_size_ = std::max(logical_sector_size_, sane_block(physical));
   read_block_discard();
@@ -161,7 +161,7 @@ std::expected<void, std::string> DiskImage::measure_file() {
   struct stat st {};
   if (::fstat(fd(), &st) != 0)
     return std::unexpected(fmt::format("disk {}: fstat: {}", path(), std::strerror(errno)));
-  size_bytes_ = static_cast<std::uint64_t>(st.st_size);
+  size_bytes_->store(static_cast<std::uint64_t>(st.st_size));
   if (options_.cache == DiskOptions::Cache::none) {
     // O_DIRECT I/O must be aligned as the file system says; the guest aligns to the sector size.
     const std::uint32_t align = direct_io_alignment(fd());
@@ -181,7 +181,7 @@ std::expected<void, std::string> DiskImage::measure_file() {
 // Punching a hole past EOF changes nothing but tells whether the file system can punch at all.
 void DiskImage::probe_file_discard(std::uint32_t fs_block) {
   if (!options_.discard || options_.readonly) return;
-  const auto end = static_cast<off_t>(size_bytes_);
+  const auto end = static_cast<off_t>(size_bytes());
   if (::fallocate(fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, end, fs_block) != 0) {
     spdlog::info("blk {}: no discard: the file system cannot punch holes ({})", path(),
                  std::strerror(errno));
@@ -224,10 +224,10 @@ std::expected<bool, std::string> DiskImage::refresh_size() {
       return std::unexpected(fmt::format("disk {}: fstat: {}", path(), std::strerror(errno)));
     bytes = static_cast<std::uint64_t>(st.st_size);
   }
-  const bool changed = bytes != size_bytes_;
-  if (changed) spdlog::info("blk {}: size changed from {} to {} bytes", path(), size_bytes_, bytes);
-  size_bytes_ = bytes;
-  return changed;
+  const std::uint64_t before = size_bytes_->exchange(bytes);
+  if (before == bytes) return false;
+  spdlog::info("blk {}: size changed from {} to {} bytes", path(), before, bytes);
+  return true;
 }
 
 }  // namespace kxen::blk

@@ -4,15 +4,17 @@
 #include "blk/disk_options.hpp"
 #include "kvm/fd.hpp"
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <expected>
 #include <string>
 
 namespace kxen::blk {
 
 // Owns the disk's fd and the flock on it (LOCK_EX, or LOCK_SH when readonly) for its lifetime,
-// so a second kxen cannot write the same image. Move-only. Not thread-safe: geometry is read
-// once at open(); refresh_size() must not race with readers of size_bytes()/sectors().
+// so a second kxen cannot write the same image. Move-only. Geometry is read once at open(), except
+// the size: refresh_size() (one thread) may change it while queue threads read sectors().
 class DiskImage final {
  public:
   // Raw files and block devices. Every error is one line naming the path and what to do.
@@ -30,8 +32,8 @@ class DiskImage final {
   bool readonly() const { return options_.readonly; }
   bool is_block_device() const { return block_device_; }
 
-  std::uint64_t size_bytes() const { return size_bytes_; }
-  std::uint64_t sectors() const { return size_bytes_ / kSectorSize; }  // 512-byte units
+  std::uint64_t size_bytes() const { return size_bytes_->load(std::memory_order_relaxed); }
+  std::uint64_t sectors() const { return size_bytes() / kSectorSize; }  // 512-byte units
   std::uint32_t logical_sector_size() const { return logical_sector_size_; }
   std::uint32_t physical_sector_size() const { return physical_sector_size_; }
 
@@ -45,7 +47,10 @@ class DiskImage final {
 
  private:
   DiskImage(DiskOptions options, Fd fd, bool block_device)
-      : options_(std::move(options)), fd_(std::move(fd)), block_device_(block_device) {}
+      : options_(std::move(options)),
+        fd_(std::move(fd)),
+        block_device_(block_device),
+        size_bytes_(std::make_unique<std::atomic<std::uint64_t>>(0)) {}
   std::expected<void, std::string> measure_block_device();
   std::expected<void, std::string> measure_file();
   void probe_file_discard(std::uint32_t fs_block);
@@ -54,7 +59,7 @@ class DiskImage final {
   DiskOptions options_;
   Fd fd_;
   bool block_device_ = false;
-  std::uint64_t size_bytes_ = 0;
+  std::unique_ptr<std::atomic<std::uint64_t>> size_bytes_;  // boxed: atomics cannot move, the image must
   std::uint32_t logical_sector_size_ = 512;
   std::uint32_t physical_sector_size_ = 512;
   std::uint32_t discard_granularity_ = 0;  // 0: no discard

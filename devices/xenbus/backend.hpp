@@ -77,6 +77,10 @@ class XenBackend {
   virtual std::expected<void, std::string> connect(BackendContext& ctx) = 0;
   // Stops serving and releases rings, grants and channels. Idempotent.
   virtual void disconnect() = 0;
+  // Called about once a second while Connected: re-reads what the host may change under a running
+  // device (a resized disk) and rewrites the backend's nodes; true when the frontend must be told
+  // by a repeated Connected, as blkback does.
+  virtual std::expected<bool, std::string> refresh(BackendContext& /*ctx*/) { return false; }
 };
 
 // Long-lived host resources of a device (an open, locked disk image) that outlive one boot: each

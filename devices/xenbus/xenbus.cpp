@@ -86,15 +86,44 @@ void XenBus::process_pending() {
   }
 }
 
+void XenBus::refresh_connected() {
+  for (auto& device : devices_) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      if (device->state != XenbusStateConnected) continue;
+    }
+    auto changed = device->backend->refresh(*device->context);
+    if (!changed) {
+      if (changed.error() != device->refresh_error)
+        spdlog::warn("xenbus: {}: cannot refresh: {}", device->label, changed.error());
+      device->refresh_error = changed.error();
+      continue;
+    }
+    device->refresh_error.clear();
+    if (!*changed) continue;
+    // A frontend on its way out would take a repeated Connected as a reason to start over.
+    const auto text = store_.read(device->context->frontend_path() + "/state");
+    if (!text || parse_state(*text) != XenbusStateConnected) continue;
+    spdlog::info("xenbus: {}: changed on the host; Connected again for the frontend to re-read it", device->label);
+    switch_state(*device, XenbusStateConnected);
+  }
+}
+
 void XenBus::serve() {
   try {
+    auto next_refresh = std::chrono::steady_clock::now() + kRefreshInterval;
     for (;;) {
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+        wake_.wait_until(lock, next_refresh, [this] { return stopping_ || !pending_.empty(); });
         if (stopping_) return;
       }
       process_pending();
+      if (std::chrono::steady_clock::now() >= next_refresh) {
+        refresh_connected();
+        next_refresh = std::chrono::steady_clock::now() + kRefreshInterval;
+      }
     }
   } catch (const std::exception& e) {
     // Out of memory while connecting: the VM stops as crashed instead of std::terminate.

@@ -3,6 +3,7 @@
 // there; a frontend's state write on a vCPU thread only queues the device.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <expected>
@@ -40,6 +41,11 @@ class XenBus final {
   std::size_t size() const { return devices_.size(); }
   // Runs the handshake for every queued device on the caller's thread (tests without start()).
   void process_pending();
+  // Asks every Connected backend to refresh (serve() does so every kRefreshInterval); a backend
+  // that reports a change gets its Connected state written again.
+  void refresh_connected();
+
+  static constexpr std::chrono::milliseconds kRefreshInterval{1000};
 
  private:
   struct Device {
@@ -48,6 +54,7 @@ class XenBus final {
     XenbusState state = XenbusStateInitialising;
     xenstore::WatchId watch = 0;
     std::string label;  // "vbd 51712" for logs
+    std::string refresh_error;  // the last one logged: a lasting failure is logged once
   };
 
   void serve();

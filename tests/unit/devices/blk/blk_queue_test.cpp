@@ -3,6 +3,7 @@
 #include "../../xen/gnttab/gnttab_fakes.hpp"
 
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -209,4 +210,29 @@ TEST_CASE("blk queue: a wild producer index disables the ring, and stop still re
   w.queue->stop();  // returns: the disabled ring does not hold the I/O thread
   CHECK(kxen::test::shared_index(w.front.sring->rsp_prod).load() == 0);  // nothing was answered for the bogus requests
   CHECK(w.grants.flags(kRingRef) == GTF_permit_access);  // the ring page is unmapped
+}
+
+TEST_CASE("blk queue: a resized image bounds requests by its new size", "[blk][threads]") {
+  BlkWorld w;
+  const std::uint64_t old_end = kDiskBytes / 512;
+  std::memset(w.page(kDataGfn0), 0x5a, 4096);
+  w.push(rw(BLKIF_OP_WRITE, 1, old_end, 1));  // past the end
+  CHECK(w.responses(1)[0].status == BLKIF_RSP_ERROR);
+
+  REQUIRE(::ftruncate(w.disk->fd(), 2 * kDiskBytes) == 0);
+  REQUIRE(w.disk->refresh_size() == true);
+  w.push(rw(BLKIF_OP_WRITE, 2, old_end, 1));
+  CHECK(w.responses(1)[0].status == BLKIF_RSP_OKAY);
+  CHECK(w.file_bytes(kDiskBytes, 1)[0] == std::byte{0x5a});
+
+  REQUIRE(::ftruncate(w.disk->fd(), kDiskBytes / 2) == 0);
+  REQUIRE(w.disk->refresh_size() == true);
+  w.push(rw(BLKIF_OP_READ, 3, old_end / 2 - 4, 1));  // 8 sectors from 4 before the new end
+  w.push(rw(BLKIF_OP_READ, 4, old_end / 2 - 8, 1));  // the last 8 sectors
+  auto r = w.responses(2);
+  CHECK(r[0].status == BLKIF_RSP_ERROR);
+  CHECK(r[1].status == BLKIF_RSP_OKAY);
+  struct stat st {};
+  REQUIRE(::fstat(w.disk->fd(), &st) == 0);
+  CHECK(st.st_size == static_cast<off_t>(kDiskBytes / 2));  // nothing written past the end
 }

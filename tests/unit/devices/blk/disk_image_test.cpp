@@ -145,7 +145,7 @@ TEST_CASE("disk image: cache=none opens with O_DIRECT or says why not", "[blk]")
   }
 }
 
-TEST_CASE("disk image: refresh_size sees a host-side resize; moves keep the fd", "[blk]") {
+TEST_CASE("disk image: refresh_size sees a host-side grow and shrink; moves keep the fd", "[blk]") {
   TempDir dir;
   const auto path = make_image(dir, "grow.img", 65536);
   auto image = DiskImage::open(options_for(path));
@@ -155,10 +155,14 @@ TEST_CASE("disk image: refresh_size sees a host-side resize; moves keep the fd",
   CHECK(image->refresh_size() == true);
   CHECK(image->sectors() == 256);
   CHECK(image->refresh_size() == false);
+  std::filesystem::resize_file(path, 1024);
+  CHECK(image->refresh_size() == true);
+  CHECK(image->sectors() == 2);
 
   const int fd = image->fd();
   DiskImage moved = std::move(*image);
   CHECK(moved.fd() == fd);
   CHECK(image->fd() == -1);  // NOLINT(bugprone-use-after-move): moved-from state is defined
   CHECK(moved.path() == path);
+  CHECK(moved.sectors() == 2);
 }

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+
 #include "xenbus/xenbus.hpp"
 
 using namespace kxen;
@@ -34,6 +36,8 @@ struct Calls {
   int connects = 0;
   int disconnects = 0;
   bool fail_connect = false;
+  int refreshes = 0;
+  std::expected<bool, std::string> refresh_result = false;
 };
 
 class FakeBackend final : public XenBackend {
@@ -54,6 +58,10 @@ class FakeBackend final : public XenBackend {
     return {};
   }
   void disconnect() override { ++calls_.disconnects; }
+  std::expected<bool, std::string> refresh(BackendContext&) override {
+    ++calls_.refreshes;
+    return calls_.refresh_result;
+  }
 
  private:
   Calls& calls_;
@@ -149,4 +157,76 @@ TEST_CASE("the XenBus thread serves a frontend's state writes", "[xenbus][thread
   CHECK(w.bus.backend_state(0) == XenbusStateConnected);
   w.bus.stop();
   CHECK(w.calls.disconnects == 1);
+}
+
+TEST_CASE("a change on the host is announced by a repeated Connected, only while both ends are connected",
+          "[xenbus]") {
+  World w;
+  int state_writes = 0;
+  auto watch = w.store.watch(w.backend + "/state", [&](std::string_view) { ++state_writes; });
+  REQUIRE(watch);
+  w.bus.process_pending();
+  const int initial = state_writes;
+
+  w.calls.refresh_result = true;
+  w.bus.refresh_connected();  // InitWait: not asked
+  CHECK(w.calls.refreshes == 0);
+
+  w.frontend_state(XenbusStateInitialised);
+  REQUIRE(w.backend_node("state") == "4");
+  const int connected = state_writes;
+  CHECK(connected == initial + 1);
+  w.bus.refresh_connected();  // the frontend has not said Connected yet: it will read the node then
+  CHECK(w.calls.refreshes == 1);
+  CHECK(state_writes == connected);
+
+  w.frontend_state(XenbusStateConnected);
+  w.calls.refresh_result = false;
+  w.bus.refresh_connected();
+  CHECK(w.calls.refreshes == 2);
+  CHECK(state_writes == connected);
+
+  w.calls.refresh_result = true;
+  w.bus.refresh_connected();
+  CHECK(w.calls.refreshes == 3);
+  CHECK(state_writes == connected + 1);
+  CHECK(w.backend_node("state") == "4");
+  CHECK(w.bus.backend_state(0) == XenbusStateConnected);
+  CHECK(w.calls.connects == 1);  // announced, not reconnected
+
+  w.calls.refresh_result = std::unexpected(std::string("fstat: No such device"));
+  w.bus.refresh_connected();
+  w.bus.refresh_connected();
+  CHECK(w.calls.refreshes == 5);
+  CHECK(state_writes == connected + 1);
+  CHECK(w.bus.backend_state(0) == XenbusStateConnected);
+
+  w.calls.refresh_result = true;
+  w.frontend_state(XenbusStateClosing);
+  const int closing = state_writes;
+  w.bus.refresh_connected();  // Closing: not asked
+  CHECK(w.calls.refreshes == 5);
+  CHECK(state_writes == closing);
+  w.store.unwatch(*watch);
+}
+
+TEST_CASE("the XenBus thread refreshes connected devices about once a second", "[xenbus][threads]") {
+  World w;
+  w.calls.refresh_result = true;
+  w.bus.start();
+  REQUIRE(w.store.write(w.frontend + "/state", "3"));
+  for (int i = 0; i < 500 && w.bus.backend_state(0) != XenbusStateConnected; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  REQUIRE(w.store.write(w.frontend + "/state", "4"));
+  const auto limit = std::chrono::steady_clock::now() + 3 * XenBus::kRefreshInterval;
+  std::atomic<int> state_writes{0};
+  auto watch = w.store.watch(w.backend + "/state", [&](std::string_view) { ++state_writes; });
+  REQUIRE(watch);
+  const int registered = state_writes.load();
+  while (state_writes == registered && std::chrono::steady_clock::now() < limit)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  w.store.unwatch(*watch);
+  w.bus.stop();
+  CHECK(state_writes > registered);
+  CHECK(w.store.read(w.backend + "/state") == "4");
 }
