@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/lab/kvm-xen-caps and kvm-keeper hard-code KVM constants: they must match <linux/kvm.h>,
 # and its verdict must follow the flags (checked on this machine's own /dev/kvm).
+# needs: kvm
 # timeout: 30
 . "$KXEN_SRC/tests/integration/lib.sh"
 header=/usr/include/linux/kvm.h

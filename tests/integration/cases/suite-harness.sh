@@ -18,6 +18,7 @@ case_file slow.sh '# timeout: 1' 'sleep 100'
 case_file bad.sh '# needs: bogus' 'exit 0'
 case_file sub/env.sh 'test "$KXEN" = "$KXEN_BUILD/kxen" && test -d "$KXEN_SRC/tests/lab"'
 case_file xen.sh '# needs: kvm-xen' 'exit 0'
+case_file kvm.sh '# needs: kvm' 'echo "in lab: ${KXEN_IN_LAB:-no}"'
 printf 'exit 0\n' >cases/not-executable.sh
 
 expect_status 1 "$suite" --direct --cases cases --filter 'p*' --filter 'f*' \
@@ -34,6 +35,28 @@ grep -q 'not-executable\|xen' direct.txt && fail "filtered or non-executable cas
 "$suite" --cases cases --list >list.txt
 expect_grep '^xen	kvm-xen	120 s$' list.txt
 expect_grep '^slow	host	1 s$' list.txt
+expect_grep '^kvm	kvm	120 s$' list.txt
+
+# A "needs: kvm" case runs here while this machine has a KVM device, in L1 when it has none.
+cat >plain-lab <<'LAB'
+#!/bin/sh
+# tests/lab/run's interface, running the inner command here as L1 would.
+while [ "$1" != "--" ]; do shift; done
+shift
+KXEN_IN_LAB=1 exec "$@"
+LAB
+chmod +x plain-lab
+KXEN_SUITE_KVM=/dev/null KXEN_LAB_RUN=$PWD/plain-lab expect_status 0 "$suite" --lab -v --cases cases \
+    --filter kvm >kvm-here.txt 2>&1
+expect_grep '^    \| in lab: no$' kvm-here.txt
+KXEN_SUITE_KVM=/nonexistent/kvm KXEN_LAB_RUN=$PWD/plain-lab expect_status 0 "$suite" --lab -v \
+    --cases cases --filter kvm --filter xen >kvm-lab.txt 2>&1
+expect_grep '^lab: running 2 case\(s\) in L1$' kvm-lab.txt
+expect_grep '^    \| in lab: 1$' kvm-lab.txt
+KXEN_SUITE_KVM=/nonexistent/kvm expect_status 0 "$suite" --lab --where here --cases cases \
+    --filter kvm --filter xen >where.txt 2>&1
+expect_grep '^suite: no case runs here$' where.txt
+expect_grep '^0 passed, 0 failed$' where.txt
 
 # A lab that cannot start: the kvm-xen case is not run, and counted as failed.
 KXEN_CACHE=/proc/no-such-cache expect_status 1 "$suite" --lab --cases cases --filter xen \

@@ -3,7 +3,9 @@
 A case is any executable file below cases/ (its name: the path without the suffix,
 e.g. "lab-probe"). Header lines among its first 20 lines declare:
     # needs: kvm-xen     KVM with Xen support (INTERCEPT_HCALL + EVTCHN_SEND): run in
-                         the lab unless the host has it. Without it: run on the host.
+                         the lab unless the host has it.
+    # needs: kvm         any KVM: run on the host, or in the lab where the host has no
+                         /dev/kvm. Neither: run on the host.
     # timeout: 60        seconds before the case is killed (default 120)
 Exit status 0 = pass, anything else = fail.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_TIMEOUT = 120.0
-KNOWN_NEEDS = {"kvm-xen"}
+KNOWN_NEEDS = {"kvm-xen", "kvm"}
 HEADER = re.compile(r"^#\s*(needs|timeout)\s*:\s*(\S.*?)\s*$")
 
 
@@ -34,6 +36,10 @@ class Case:
     @property
     def needs_kvm_xen(self) -> bool:
         return "kvm-xen" in self.needs
+
+    @property
+    def needs_kvm(self) -> bool:
+        return bool(self.needs & {"kvm", "kvm-xen"})
 
 
 def parse_header(path: Path) -> tuple[frozenset[str], float]:

@@ -15,6 +15,15 @@ LAB_TIMEOUT_EXIT = 124
 LAB_CPU = 1                # tests/lab/run --pin-cpu: L1 has CPUs 0 and 1
 
 
+def host_has_kvm() -> bool:
+    """This machine has a KVM device to open ($KXEN_SUITE_KVM: another path, for the harness test)."""
+    try:
+        os.close(os.open(os.environ.get("KXEN_SUITE_KVM") or "/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
+    except OSError:
+        return False
+    return True
+
+
 def host_has_kvm_xen(src: Path) -> bool:
     """The probe, on this machine's own /dev/kvm."""
     probe = src / "tests" / "lab" / "kvm-xen-caps"

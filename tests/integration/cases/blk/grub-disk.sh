@@ -2,6 +2,7 @@
 # GRUB (grub-xen-bin, i386-xen_pvh: a 32-bit blkfront, x86_32-abi rings) on this machine's KVM
 # (hypercall-page transport): its embedded config finds /boot/grub/grub.cfg on an ext2 disk,
 # which prints a file of the disk and halts. lab-disk-grub boots Linux from such a disk.
+# needs: kvm
 # timeout: 300
 . "$KXEN_SRC/tests/integration/lib.sh"
 need_kxen

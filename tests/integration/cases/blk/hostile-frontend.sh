@@ -4,6 +4,7 @@
 # well-formed I/O read back, every malformed request answered with its exact status, refused
 # handshakes, a 4-page ring, a wild req_prod that disables the ring; on a writable and then a
 # read-only disk. kxen must exit 0 every time and never crash; the image is checked on the host.
+# needs: kvm
 # timeout: 600
 . "$KXEN_SRC/tests/integration/lib.sh"
 . "$KXEN_SRC/tests/integration/cases/blk/frontend-common.sh"

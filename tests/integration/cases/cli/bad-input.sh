@@ -1,5 +1,6 @@
 #!/bin/sh
 # Every bad input gets one clear line on stderr, the documented exit code, and no guest run.
+# needs: kvm
 # timeout: 120
 . "$KXEN_SRC/tests/integration/lib.sh"
 need_kxen

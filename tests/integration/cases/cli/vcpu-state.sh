@@ -1,6 +1,7 @@
 #!/bin/sh
 # SIGUSR1 makes kxen log where each vCPU is (run state, RIP, exit statistics) and the guest goes
 # on: here GRUB, waiting at its prompt on this machine's KVM, still answers a command afterwards.
+# needs: kvm
 # timeout: 600
 . "$KXEN_SRC/tests/integration/lib.sh"
 . "$KXEN_SRC/tests/integration/cases/grub/grub-common.sh"

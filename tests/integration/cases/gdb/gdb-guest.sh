@@ -3,6 +3,7 @@
 # stop, breakpoint, bt, next/step, print, a watchpoint, continue to exit, hostile clients. This
 # KVM (PVM) does not fire data breakpoints from debug registers, so the watchpoint is gdb's
 # single-stepped one here; lab-gdb-guest checks the hardware watchpoint on real KVM.
+# needs: kvm
 # timeout: 600
 . "$KXEN_SRC/tests/integration/lib.sh"
 . "$KXEN_SRC/tests/integration/cases/gdb/gdb-common.sh"

@@ -3,6 +3,7 @@
 # PV console through the hypercall-page transport on this machine's own KVM, runs typed
 # 'sleep 1' and 'sleep 3' (GRUB's clock: the pvclock kxen publishes) timed against host time,
 # a typed command, and powers off with "halt".
+# needs: kvm
 # timeout: 600
 . "$KXEN_SRC/tests/integration/lib.sh"
 . "$KXEN_SRC/tests/integration/cases/grub/grub-common.sh"

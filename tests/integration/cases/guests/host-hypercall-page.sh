@@ -1,5 +1,6 @@
 #!/bin/sh
 # hello and crash, 32- and 64-bit, through the hypercall-page transport on this machine's own KVM.
+# needs: kvm
 # timeout: 120
 . "$KXEN_SRC/tests/integration/lib.sh"
 need_kxen

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Issue 13 on the hypercall-page transport: an ELF32 EM_X86_64 image boots, add_to_physmap of
 # grant frames and shared_info onto RAM as Xen does, and CPUID/MADT offer no absent APIC.
+# needs: kvm
 # timeout: 120
 . "$KXEN_SRC/tests/integration/lib.sh"
 need_kxen

@@ -3,6 +3,7 @@
 # event channels (2-level and FIFO), grant tables v1/v2 with GNTTABOP_copy, XenStore
 # (transactions, watches, permissions) and time (the pvclock kxen publishes, user-space timers,
 # runstate) checked result by result; FIFO is required here.
+# needs: kvm
 # timeout: 180
 . "$KXEN_SRC/tests/integration/lib.sh"
 need_kxen

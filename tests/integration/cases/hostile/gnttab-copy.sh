@@ -1,6 +1,7 @@
 #!/bin/sh
 # One GNTTABOP_copy of 2^31 - 1 operations over aliased page tables: kxen continues the call in
 # bounded batches, so SIGUSR1 is answered, memory stays flat and SIGTERM stops the guest.
+# needs: kvm
 # timeout: 120
 . "$KXEN_SRC/tests/integration/lib.sh"
 . "$KXEN_SRC/tests/integration/cases/hostile/dos-common.sh"

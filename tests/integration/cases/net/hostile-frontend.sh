@@ -5,6 +5,7 @@
 # exact status, then an extra of an unknown type (ring disabled, vif 0 reconnects) and a wild
 # req_prod (ring disabled); vif 1 must keep getting ARP replies from slirp's gateway after each.
 # kxen must exit 0 every time, never crash, and log both rings it disabled.
+# needs: kvm
 # timeout: 300
 . "$KXEN_SRC/tests/integration/lib.sh"
 . "$KXEN_SRC/tests/integration/cases/blk/frontend-common.sh"
