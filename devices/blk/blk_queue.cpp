@@ -145,7 +145,10 @@ bool BlkQueue::start_io(BlkRequest& request) {
   if (free_slots_.empty()) return false;  // cannot happen: the ring bounds outstanding requests
   const std::uint32_t index = free_slots_.back();
   InFlight& slot = slots_[index];
-  slot = InFlight{request.id, request.operation, {}, {}};
+  slot.id = request.id;
+  slot.operation = request.operation;
+  slot.mappings.clear();
+  slot.iov.clear();
   if (carries_data(request.operation) && !request.segments.empty() && !map_segments(request, slot)) return false;
   const std::uint64_t offset = request.sector * 512;
   bool queued = false;
@@ -170,7 +173,7 @@ bool BlkQueue::start_io(BlkRequest& request) {
   }
   if (!queued) {
     parts_.grants->unmap(slot.mappings);
-    slot = InFlight{};
+    slot.mappings.clear();
     return false;
   }
   free_slots_.pop_back();
@@ -179,21 +182,21 @@ bool BlkQueue::start_io(BlkRequest& request) {
 
 bool BlkQueue::map_segments(const BlkRequest& request, InFlight& slot) {
   const bool to_guest = request.operation == BLKIF_OP_READ;
-  std::vector<grant_ref_t> refs;
-  refs.reserve(request.segments.size());
-  for (const Segment& s : request.segments) refs.push_back(s.gref);
-  auto mapped = parts_.grants->map(refs, to_guest);
+  refs_.clear();
+  for (const Segment& s : request.segments) refs_.push_back(s.gref);
+  parts_.grants->map(refs_, to_guest, mapped_);
   bool ok = true;
-  for (std::size_t i = 0; i < mapped.size(); ++i) {
-    if (!mapped[i]) {
-      KXEN_GUEST_WARN("{}: request {:#x}: grant {} refused ({})", parts_.label, request.id, refs[i], mapped[i].error());
+  for (std::size_t i = 0; i < mapped_.size(); ++i) {
+    const auto& mapped = mapped_[i];
+    if (!mapped) {
+      KXEN_GUEST_WARN("{}: request {:#x}: grant {} refused ({})", parts_.label, request.id, refs_[i], mapped.error());
       ok = false;
       continue;
     }
-    slot.mappings.push_back(*mapped[i]);
+    slot.mappings.push_back(*mapped);
     const Segment& s = request.segments[i];
     // A read writes guest memory: only a writable mapping offers that span.
-    std::byte* page = to_guest ? mapped[i]->writable_data().data() : const_cast<std::byte*>(mapped[i]->data().data());
+    std::byte* page = to_guest ? mapped->writable_data().data() : const_cast<std::byte*>(mapped->data().data());
     slot.iov.push_back(iovec{page + s.offset_bytes(), s.length_bytes()});
   }
   if (!ok) {
@@ -212,7 +215,8 @@ void BlkQueue::complete(IoQueue::Tag tag, int result) {
   const std::int16_t status = result == 0 ? BLKIF_RSP_OKAY : result == -EOPNOTSUPP ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
   if (slot.operation == BLKIF_OP_WRITE_BARRIER) barrier_in_flight_ = false;
   respond(slot.id, slot.operation, status);
-  slot = InFlight{};
+  slot.mappings.clear();
+  slot.iov.clear();
   free_slots_.push_back(static_cast<std::uint32_t>(tag));
 }
 

@@ -53,7 +53,8 @@ class BlkQueue final {
   const BlkQueueStats& stats() const { return stats_; }
 
  private:
-  // A request handed to io_uring; its slot index is the io_uring tag.
+  // A request handed to io_uring; its slot index is the io_uring tag. A slot's vectors keep their
+  // capacity from request to request (at most the ring's segment limit), so serving allocates nothing.
   struct InFlight {
     std::uint64_t id = 0;
     std::uint8_t operation = 0;
@@ -80,6 +81,8 @@ class BlkQueue final {
   IoQueue io_;
   Fd stop_fd_;
   std::vector<InFlight> slots_;
+  std::vector<grant_ref_t> refs_;               // scratch of map_segments
+  xenbus::GrantAccess::MapResults mapped_;      // scratch of map_segments
   std::vector<std::uint32_t> free_slots_;
   std::optional<blkif_request_t> held_barrier_;  // waits for the requests before it
   bool barrier_in_flight_ = false;

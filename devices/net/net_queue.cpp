@@ -150,21 +150,24 @@ bool NetQueue::service_tx() {
 }
 
 void NetQueue::transmit(const TxPacket& packet) {
-  std::vector<grant_ref_t> refs;
-  for (const TxFragment& f : packet.fragments) refs.push_back(f.gref);
-  auto mapped = parts_.grants->map(refs, false);
-  std::vector<GrantMapping> mappings;
-  std::vector<iovec> iov;
+  refs_.clear();
+  for (const TxFragment& f : packet.fragments) refs_.push_back(f.gref);
+  parts_.grants->map(refs_, false, mapped_);
+  std::vector<GrantMapping>& mappings = tx_mappings_;
+  std::vector<iovec>& iov = tx_iov_;
+  mappings.clear();
+  iov.clear();
   bool ok = true;
-  for (std::size_t i = 0; i < mapped.size(); ++i) {
-    if (!mapped[i]) {
-      KXEN_GUEST_WARN("{}: tx grant {} refused ({})", parts_.label, refs[i], mapped[i].error());
+  for (std::size_t i = 0; i < mapped_.size(); ++i) {
+    const auto& mapped = mapped_[i];
+    if (!mapped) {
+      KXEN_GUEST_WARN("{}: tx grant {} refused ({})", parts_.label, refs_[i], mapped.error());
       ok = false;
       continue;
     }
-    mappings.push_back(*mapped[i]);
+    mappings.push_back(*mapped);
     const TxFragment& f = packet.fragments[i];
-    if (f.size != 0) iov.push_back(iovec{const_cast<std::byte*>(mapped[i]->data().data()) + f.offset, f.size});
+    if (f.size != 0) iov.push_back(iovec{const_cast<std::byte*>(mapped->data().data()) + f.offset, f.size});
   }
   std::int16_t status = NETIF_RSP_ERROR;
   if (ok) {
@@ -210,17 +213,17 @@ void NetQueue::refill_rx() {
       if (posted_.size() >= rx_need_ || !rx_.final_check()) return;
       continue;
     }
-    std::vector<netif_rx_request_t> taken;
-    while (auto req = rx_.take()) taken.push_back(*req);
-    std::vector<grant_ref_t> refs;
-    for (const auto& r : taken) refs.push_back(r.gref);
-    auto mapped = parts_.grants->map(refs, true);
-    for (std::size_t i = 0; i < taken.size(); ++i) {
-      RxBuffer b{taken[i].id, std::nullopt};
-      if (mapped[i])
-        b.mapping = *mapped[i];
+    rx_taken_.clear();
+    while (auto req = rx_.take()) rx_taken_.push_back(*req);
+    refs_.clear();
+    for (const auto& r : rx_taken_) refs_.push_back(r.gref);
+    parts_.grants->map(refs_, true, mapped_);
+    for (std::size_t i = 0; i < rx_taken_.size(); ++i) {
+      RxBuffer b{rx_taken_[i].id, std::nullopt};
+      if (mapped_[i])
+        b.mapping = *mapped_[i];
       else
-        KXEN_GUEST_WARN("{}: rx grant {} refused ({})", parts_.label, refs[i], mapped[i].error());
+        KXEN_GUEST_WARN("{}: rx grant {} refused ({})", parts_.label, refs_[i], mapped_[i].error());
       posted_.push_back(std::move(b));
     }
   }

@@ -87,6 +87,12 @@ class NetQueue final : private HostPort::Receiver {
   std::deque<RxBuffer> posted_;
   std::vector<iovec> rx_iov_;
   std::vector<GrantMapping> rx_done_;  // answered buffers, unmapped before their responses go out
+  // Scratch of transmit and refill_rx, kept so that serving a packet allocates nothing.
+  std::vector<grant_ref_t> refs_;
+  xenbus::GrantAccess::MapResults mapped_;
+  std::vector<GrantMapping> tx_mappings_;
+  std::vector<iovec> tx_iov_;
+  std::vector<netif_rx_request_t> rx_taken_;
   bool gso_possible_ = false;
   unsigned rx_need_ = 1;  // posted buffers the largest frame takes
   bool failed_ = false;

@@ -35,9 +35,16 @@ class EventChannel {
 class GrantAccess {
  public:
   virtual ~GrantAccess() = default;
-  // Pins and maps each ref; a read-only grant asked for writing fails with GNTST_permission_denied.
-  virtual std::vector<std::expected<GrantMapping, std::int16_t>> map(std::span<const grant_ref_t> refs,
-                                                                     bool writable) = 0;
+  using MapResults = std::vector<std::expected<GrantMapping, std::int16_t>>;
+  // Pins and maps each ref into `out` (replacing its contents; its capacity is reused, so a queue
+  // that keeps `out` maps without allocating); a read-only grant asked for writing fails with
+  // GNTST_permission_denied.
+  virtual void map(std::span<const grant_ref_t> refs, bool writable, MapResults& out) = 0;
+  MapResults map(std::span<const grant_ref_t> refs, bool writable) {
+    MapResults out;
+    map(refs, writable, out);
+    return out;
+  }
   virtual void unmap(std::span<const GrantMapping> mappings) = 0;
   // Copies a granted page region into `out` (GNTST_okay or the error).
   virtual std::int16_t copy_from(grant_ref_t ref, std::uint32_t offset, std::span<std::byte> out) = 0;

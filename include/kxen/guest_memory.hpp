@@ -51,6 +51,8 @@ class GuestMemory final {
 
   // Checked view of [gpa, gpa+len) inside a single region; nullopt if any byte is outside.
   std::optional<std::span<std::byte>> span(Gpa gpa, std::uint64_t len) const;
+  // As span, but only inside guest RAM (no overlay): what a guest may grant.
+  std::optional<std::span<std::byte>> ram_span(Gpa gpa, std::uint64_t len) const;
   bool read(Gpa gpa, std::span<std::byte> out) const;
   bool write(Gpa gpa, std::span<const std::byte> in);
 

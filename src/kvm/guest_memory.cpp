@@ -198,6 +198,13 @@ std::optional<std::span<std::byte>> GuestMemory::span(Gpa gpa, std::uint64_t len
   return std::span<std::byte>(r->host + (gpa - r->gpa), static_cast<std::size_t>(len));
 }
 
+std::optional<std::span<std::byte>> GuestMemory::ram_span(Gpa gpa, std::uint64_t len) const {
+  std::shared_lock lock(mutex_);
+  const MemoryRegion* r = find_locked(gpa);
+  if (!r || r->overlay || len > r->end() - gpa) return std::nullopt;
+  return std::span<std::byte>(r->host + (gpa - r->gpa), static_cast<std::size_t>(len));
+}
+
 bool GuestMemory::read(Gpa gpa, std::span<std::byte> out) const {
   // Walk region by region so a buffer spanning two adjacent regions still reads.
   std::shared_lock lock(mutex_);

@@ -14,8 +14,9 @@ namespace kxen {
 class PlatformGrantAccess final : public xenbus::GrantAccess {
  public:
   explicit PlatformGrantAccess(GrantTable& table) : table_(table) {}
-  std::vector<std::expected<GrantMapping, std::int16_t>> map(std::span<const grant_ref_t> refs, bool writable) override {
-    return table_.map_batch(refs, writable);
+  using xenbus::GrantAccess::map;
+  void map(std::span<const grant_ref_t> refs, bool writable, MapResults& out) override {
+    table_.map_batch(refs, writable, out);
   }
   void unmap(std::span<const GrantMapping> mappings) override { table_.unmap_batch(mappings); }
   std::int16_t copy_from(grant_ref_t ref, std::uint32_t offset, std::span<std::byte> out) override {

@@ -16,13 +16,12 @@ std::int16_t GrantTable::unmap(const GrantMapping& mapping) {
   return unmap_locked(mapping);
 }
 
-std::vector<std::expected<GrantMapping, std::int16_t>> GrantTable::map_batch(std::span<const grant_ref_t> refs,
-                                                                             bool writable) {
-  std::vector<std::expected<GrantMapping, std::int16_t>> out;
+void GrantTable::map_batch(std::span<const grant_ref_t> refs, bool writable,
+                           std::vector<std::expected<GrantMapping, std::int16_t>>& out) {
+  out.clear();
   out.reserve(refs.size());
   std::lock_guard lock(mutex_);
   for (const grant_ref_t ref : refs) out.push_back(map_locked(ref, writable));
-  return out;
 }
 
 void GrantTable::unmap_batch(std::span<const GrantMapping> mappings) {
@@ -45,9 +44,8 @@ std::expected<GrantMapping, std::int16_t> GrantTable::map_locked(grant_ref_t ref
 }
 
 std::int16_t GrantTable::unmap_locked(const GrantMapping& mapping) {
-  const auto it = active_.find(mapping.ref());
-  if (it == active_.end()) return GNTST_bad_handle;
-  const Active& act = it->second;
+  if (mapping.ref() >= active_.size() || active_[mapping.ref()].pins == 0) return GNTST_bad_handle;
+  const Active& act = active_[mapping.ref()];
   // The mapping's kind must still have a pin of that kind (catches double unmaps).
   if (mapping.writable() ? act.write_pins == 0 : act.pins == act.write_pins) return GNTST_bad_handle;
   release_locked(mapping.ref(), mapping.writable());

@@ -56,7 +56,7 @@ std::vector<GrantInfo> GrantTable::entries_in_use(std::size_t limit) const {
     } else {
       std::memcpy(&info.frame, entry + 8, sizeof(info.frame));
     }
-    if (auto it = active_.find(ref); it != active_.end()) info.pins = it->second.pins;
+    if (ref < active_.size()) info.pins = active_[ref].pins;
     out.push_back(info);
   }
   return out;
@@ -125,9 +125,8 @@ void GrantTable::clear_status_locked(grant_ref_t ref, bool clear_reading, bool c
 std::expected<GrantTable::Active*, std::int16_t> GrantTable::acquire_locked(grant_ref_t ref, bool writable,
                                                                            bool for_map, domid_t grantee) {
   if (ref >= nr_frames_ * entries_per_frame()) return std::unexpected(GNTST_bad_gntref);
-  auto it = active_.find(ref);
-  const Active none;
-  const Active& act = it == active_.end() ? none : it->second;
+  if (ref >= active_.size()) active_.resize(ref + 1);
+  Active& act = active_[ref];
   // A pinned entry serves only the domain that pinned it first (as Xen's act->domid).
   if (act.pins != 0 && act.grantee != grantee) return std::unexpected(GNTST_general_error);
   // Touch the shared entry only on the first pin, or the first writable one.
@@ -141,31 +140,28 @@ std::expected<GrantTable::Active*, std::int16_t> GrantTable::acquire_locked(gran
         return std::unexpected(GNTST_bad_page);
       }
       fresh.grantee = grantee;
-      it = active_.insert_or_assign(ref, fresh).first;
+      act = fresh;
     }
   }
-  Active& pinned = it->second;
-  ++pinned.pins;
-  if (writable) ++pinned.write_pins;
-  return &pinned;
+  ++act.pins;
+  if (writable) ++act.write_pins;
+  return &act;
 }
 
 void GrantTable::release_locked(grant_ref_t ref, bool writable) {
-  auto it = active_.find(ref);
-  if (it == active_.end()) return;
-  Active& act = it->second;
+  if (ref >= active_.size() || active_[ref].pins == 0) return;
+  Active& act = active_[ref];
   --act.pins;
   if (writable) --act.write_pins;
   clear_status_locked(ref, act.pins == 0, writable && act.write_pins == 0);
-  if (act.pins == 0) active_.erase(it);
+  if (act.pins == 0) act = Active{};
 }
 
 std::optional<std::span<std::byte>> GrantTable::page_of(std::uint64_t gfn) const {
   if (gfn > (~std::uint64_t{0} >> kPageShift)) return std::nullopt;
   const Gpa gpa = gfn << kPageShift;
   // Only guest RAM can be granted: not grant frames, shared_info or other overlays.
-  if (!memory_.is_ram(gpa, kPageSize)) return std::nullopt;
-  return memory_.span(gpa, kPageSize);
+  return memory_.ram_span(gpa, kPageSize);
 }
 
 }  // namespace kxen

@@ -115,8 +115,8 @@ int GrantTable::set_version(gnttab_set_version& op) {
   if (wanted != 1 && wanted != 2) return -XEN_EINVAL;
   if (wanted == version_) return 0;
   // Only the toolstack-reserved entries may stay in use across a switch (as Xen).
-  for (const auto& [ref, act] : active_)
-    if (act.pins != 0 && ref >= GNTTAB_NR_RESERVED_ENTRIES) return -XEN_EBUSY;
+  for (grant_ref_t ref = GNTTAB_NR_RESERVED_ENTRIES; ref < active_.size(); ++ref)
+    if (active_[ref].pins != 0) return -XEN_EBUSY;
   convert_reserved_locked(wanted);
   version_ = wanted;
   op.version = version_;

@@ -93,7 +93,9 @@ class GrantTable final {
   std::expected<GrantMapping, std::int16_t> map(grant_ref_t ref, bool writable);
   std::int16_t unmap(const GrantMapping& mapping);
   // A whole request's segments under one lock; a bad ref fails its own entry only.
-  std::vector<std::expected<GrantMapping, std::int16_t>> map_batch(std::span<const grant_ref_t> refs, bool writable);
+  // `out` is cleared first; its capacity is reused.
+  void map_batch(std::span<const grant_ref_t> refs, bool writable,
+                 std::vector<std::expected<GrantMapping, std::int16_t>>& out);
   void unmap_batch(std::span<const GrantMapping> mappings);
   // GNTTABOP_copy between a grant and a host buffer; offset/length checked against the page
   // (GNTST_bad_copy_arg) and a v2 sub-page window.
@@ -157,7 +159,9 @@ class GrantTable final {
   std::uint32_t nr_frames_ = 0;
   Frames shared_;
   Frames status_;
-  std::unordered_map<grant_ref_t, Active> active_;
+  // Indexed by ref, grown on a ref's first pin: at most the table's entries (max_frames x 512 x
+  // 24 bytes). A flat array keeps a segment's map and unmap free of allocation and hashing.
+  std::vector<Active> active_;
 };
 
 }  // namespace kxen

@@ -109,6 +109,11 @@ TEST_CASE("an overlay over RAM replaces the RAM page until it moves away (Xen's 
   CHECK_FALSE(mem.is_ram(0x16000, kPageSize));
   CHECK(mem.is_ram(0x15000, kPageSize));
   CHECK(mem.is_ram(0x17000, 0x1000));
+  CHECK(mem.span(0x16000, kPageSize).has_value());         // the overlay's page is memory...
+  CHECK_FALSE(mem.ram_span(0x16000, kPageSize).has_value()); // ...but not RAM a guest may grant
+  CHECK_FALSE(mem.ram_span(0x15800, kPageSize).has_value()); // runs into the overlay
+  CHECK(mem.ram_span(0x15000, kPageSize)->data() == mem.span(0x15000, kPageSize)->data());
+  CHECK_FALSE(mem.ram_span(0xff000, 2 * kPageSize).has_value());  // past the end of RAM
   CHECK(mem.ram_bytes() == 0x100000 - kPageSize);
   CHECK(mem.read_obj<std::uint32_t>(0x16010) == 0u);  // the frame's page, not the old RAM
   REQUIRE(mem.write_obj<std::uint32_t>(0x16020, 0x5a5a));

@@ -236,3 +236,36 @@ TEST_CASE("blk queue: a resized image bounds requests by its new size", "[blk][t
   REQUIRE(::fstat(w.disk->fd(), &st) == 0);
   CHECK(st.st_size == static_cast<off_t>(kDiskBytes / 2));  // nothing written past the end
 }
+
+TEST_CASE("blk queue: a full ring reused many times answers every request once and leaves no pin", "[blk][threads]") {
+  BlkWorld w;
+  const RING_IDX slots = RING_SIZE(&w.front);
+  constexpr int kRounds = 24;
+  constexpr std::uint8_t kSegments = BLKIF_MAX_SEGMENTS_PER_REQUEST;
+  for (std::uint8_t i = 0; i < kSegments; ++i) std::memset(w.page(kDataGfn0 + i), 0x30 + i, 4096);
+  std::vector<int> answered(kRounds * slots, 0);
+  for (int round = 0; round < kRounds; ++round) {
+    // Writes in even rounds, reads in odd ones; every request covers its own 44 KiB of the image.
+    const std::uint8_t op = round % 2 == 0 ? BLKIF_OP_WRITE : BLKIF_OP_READ;
+    for (RING_IDX i = 0; i < slots; ++i) {
+      const std::uint64_t id = static_cast<std::uint64_t>(round) * slots + i;
+      const std::uint64_t sector = (i % 16) * kSegments * 8;
+      w.push(rw(op, id, sector, kSegments));
+    }
+    for (const auto& rsp : w.responses(slots)) {
+      INFO("id " << rsp.id);
+      REQUIRE(rsp.id < answered.size());
+      CHECK(rsp.status == BLKIF_RSP_OKAY);
+      CHECK(rsp.operation == op);
+      ++answered[rsp.id];
+    }
+  }
+  for (std::size_t id = 0; id < answered.size(); ++id) {
+    INFO("id " << id);
+    CHECK(answered[id] == 1);
+  }
+  CHECK(w.queue->stats().requests == answered.size());
+  CHECK(w.queue->stats().errors == 0);
+  for (std::uint8_t i = 0; i < kSegments; ++i) CHECK(w.grants.flags(kDataRef0 + i) == GTF_permit_access);
+  CHECK(w.file_bytes(15 * kSegments * 8 * 512 + 10 * 4096, 1)[0] == std::byte{0x30 + 10});
+}
