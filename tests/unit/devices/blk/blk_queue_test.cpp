@@ -266,6 +266,8 @@ TEST_CASE("blk queue: a full ring reused many times answers every request once a
   }
   CHECK(w.queue->stats().requests == answered.size());
   CHECK(w.queue->stats().errors == 0);
+  // Nothing in flight: the ring asks for a kick at the next request again.
+  CHECK(kxen::test::shared_index(w.front.sring->req_event).load() == w.front.req_prod_pvt + 1);
   for (std::uint8_t i = 0; i < kSegments; ++i) CHECK(w.grants.flags(kDataRef0 + i) == GTF_permit_access);
   CHECK(w.file_bytes(15 * kSegments * 8 * 512 + 10 * 4096, 1)[0] == std::byte{0x30 + 10});
 }
