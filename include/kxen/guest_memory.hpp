@@ -96,6 +96,7 @@ class GuestMemory final {
   };
   using Changes = std::vector<std::pair<MemoryRegion, RegionEvent>>;
   const MemoryRegion* find_locked(Gpa gpa) const;
+  std::optional<std::span<std::byte>> span_locked(Gpa gpa, std::uint64_t len, bool ram_only) const;
   std::optional<std::string> check_free_locked(Gpa gpa, std::uint64_t size, const MemoryRegion* except) const;
   std::optional<std::string> clear_for_overlay_locked(Gpa gpa, std::uint64_t size, std::uint64_t key, Changes& out);
   void remove_overlay_locked(Overlay& ov, Changes& out);

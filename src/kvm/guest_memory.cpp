@@ -191,18 +191,20 @@ const MemoryRegion* GuestMemory::find_locked(Gpa gpa) const {
   return nullptr;
 }
 
+std::optional<std::span<std::byte>> GuestMemory::span_locked(Gpa gpa, std::uint64_t len, bool ram_only) const {
+  const MemoryRegion* r = find_locked(gpa);
+  if (!r || (ram_only && r->overlay) || len > r->end() - gpa) return std::nullopt;
+  return std::span<std::byte>(r->host + (gpa - r->gpa), static_cast<std::size_t>(len));
+}
+
 std::optional<std::span<std::byte>> GuestMemory::span(Gpa gpa, std::uint64_t len) const {
   std::shared_lock lock(mutex_);
-  const MemoryRegion* r = find_locked(gpa);
-  if (!r || len > r->end() - gpa) return std::nullopt;
-  return std::span<std::byte>(r->host + (gpa - r->gpa), static_cast<std::size_t>(len));
+  return span_locked(gpa, len, false);
 }
 
 std::optional<std::span<std::byte>> GuestMemory::ram_span(Gpa gpa, std::uint64_t len) const {
   std::shared_lock lock(mutex_);
-  const MemoryRegion* r = find_locked(gpa);
-  if (!r || r->overlay || len > r->end() - gpa) return std::nullopt;
-  return std::span<std::byte>(r->host + (gpa - r->gpa), static_cast<std::size_t>(len));
+  return span_locked(gpa, len, true);
 }
 
 bool GuestMemory::read(Gpa gpa, std::span<std::byte> out) const {

@@ -125,8 +125,7 @@ void GrantTable::clear_status_locked(grant_ref_t ref, bool clear_reading, bool c
 std::expected<GrantTable::Active*, std::int16_t> GrantTable::acquire_locked(grant_ref_t ref, bool writable,
                                                                            bool for_map, domid_t grantee) {
   if (ref >= nr_frames_ * entries_per_frame()) return std::unexpected(GNTST_bad_gntref);
-  if (ref >= active_.size()) active_.resize(ref + 1);
-  Active& act = active_[ref];
+  Active& act = active_[ref];  // grow_locked sized it for every entry of the table
   // A pinned entry serves only the domain that pinned it first (as Xen's act->domid).
   if (act.pins != 0 && act.grantee != grantee) return std::unexpected(GNTST_general_error);
   // Touch the shared entry only on the first pin, or the first writable one.

@@ -27,6 +27,7 @@ std::uint32_t GrantTable::status_frames_for(std::uint32_t frames) const {
 bool GrantTable::grow_locked(std::uint32_t frames) {
   if (frames > config_.max_frames) return false;
   nr_frames_ = std::max(nr_frames_, frames);
+  active_.resize(std::size_t{nr_frames_} * (kPageSize / sizeof(grant_entry_v1_t)));  // v1 has the most entries
   shared_.gfn.resize(nr_frames_);
   status_.gfn.resize(status_frames_for(nr_frames_));
   return true;

@@ -159,8 +159,8 @@ class GrantTable final {
   std::uint32_t nr_frames_ = 0;
   Frames shared_;
   Frames status_;
-  // Indexed by ref, grown on a ref's first pin: at most the table's entries (max_frames x 512 x
-  // 24 bytes). A flat array keeps a segment's map and unmap free of allocation and hashing.
+  // Indexed by ref, one per v1 entry of the table's frames (so within max_frames, as the frames
+  // are). A flat array keeps a segment's map and unmap free of allocation and hashing.
   std::vector<Active> active_;
 };
 
