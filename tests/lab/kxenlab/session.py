@@ -84,7 +84,10 @@ def qemu_argv(kernel: Path, initrd: Path, run: Path, shares: list[Path],
             "-cpu", "EPYC-Rome,+svm,+npt", "-smp", str(opts.vcpus), "-m", opts.memory,
             "-nodefaults", "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
             "-kernel", str(kernel), "-initrd", str(initrd),
-            "-append", "console=ttyS0 quiet panic=-1 oops=panic",
+            # tsc=reliable: L1's TSC is QEMU reading this machine's; the clocksource watchdog's
+            # slow emulated HPET reads could mark it unstable, and KVM would then move the L2
+            # TSC offset on every vCPU load, which kxen's hypercall-page pvclock takes as fixed.
+            "-append", "console=ttyS0 quiet panic=-1 oops=panic tsc=reliable",
             # A human monitor to inspect a wedged L1 (`info registers`, `info cpus`).
             "-monitor", f"unix:{run / 'monitor.sock'},server=on,wait=off",
             "-chardev", f"file,id=con,path={run / 'console.log'}", "-serial", "chardev:con",
