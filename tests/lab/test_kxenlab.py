@@ -138,6 +138,11 @@ class CommandTests(unittest.TestCase):
             with self.assertRaises(LabError):
                 normalise_shares([Path(tmp) / "absent"])
 
+    def test_mounts_name_each_share_cache_mode(self):
+        command = Command(["true"], Path("/"), [Path("/repo with space"), Path("/var/tmp/scratch")],
+                          uncached=[Path("/var/tmp/scratch")])
+        self.assertEqual(command.mounts(), "work0 mmap /repo with space\nwork1 none /var/tmp/scratch\n")
+
     def test_hidden_cwd_is_refused(self):
         check_visible(Path("/tmp/x"), [Path("/tmp")])
         check_visible(Path("/work/x"), [])

@@ -20,6 +20,8 @@ class Command:
     shares: list[Path]                  # read-write, each at its own path in L1
     extra_env: dict[str, str] = field(default_factory=dict)
     pin_cpu: int | None = None          # run the command (and its children) on this L1 CPU only
+    # Shares L1 mounts without a page cache: files written and read there at once (logs).
+    uncached: list[Path] = field(default_factory=list)
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
@@ -44,11 +46,14 @@ class Command:
                 f"exec env -i {assigns} {pin}{argv} </dev/null\n")
 
     def mounts(self) -> str:
+        """A "tag cache path" line per share. 9p cache=mmap keeps binaries cached across execs;
+        a file read while L1 appends to it got NUL holes there, so `uncached` shares get none."""
         lines = []
         for index, path in enumerate(self.shares):
             if "\n" in str(path) or not path.is_absolute():
                 raise LabError(f"cannot share {path!r}")
-            lines.append(f"work{index} {path}\n")
+            cache = "none" if path in self.uncached else "mmap"
+            lines.append(f"work{index} {cache} {path}\n")
         return "".join(lines)
 
     def write(self, ctl: Path) -> None:
