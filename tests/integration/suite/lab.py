@@ -39,8 +39,10 @@ def lab_argv(cases: list[Case], paths: Paths, results: Path, verbose: bool) -> l
     for case in cases:
         inner += ["--case", case.name]
     shares = []
-    for path in (paths.src, paths.build, paths.scratch):
+    for path in (paths.src, paths.build):
         shares += ["--work", str(path)] if path.is_dir() else []
+    # As the lab's scratch it is mounted uncached: the cases poll logs there as kxen writes them.
+    shares += ["--scratch", str(paths.scratch)]
     # $KXEN_LAB_RUN: another runner with tests/lab/run's interface (the harness test's fake lab).
     runner = os.environ.get("KXEN_LAB_RUN") or str(paths.src / "tests" / "lab" / "run")
     # L1 sees $HOME read-only: kxen's kernel cache goes in the shared build dir instead, so
