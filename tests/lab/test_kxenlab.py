@@ -138,6 +138,16 @@ class CommandTests(unittest.TestCase):
             with self.assertRaises(LabError):
                 normalise_shares([Path(tmp) / "absent"])
 
+    def test_separate_share_is_mounted_over_its_parent(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp).resolve()
+            (root / "scratch").mkdir()
+            (root / "other").mkdir()
+            shares = normalise_shares([root / "scratch", root / "other", root], separate=[root / "scratch"])
+            self.assertEqual(shares, [root, root / "scratch"])
+            command = Command(["true"], root, shares, uncached=[root / "scratch"])
+            self.assertEqual(command.mounts(), f"work0 mmap {root}\nwork1 none {root}/scratch\n")
+
     def test_mounts_name_each_share_cache_mode(self):
         command = Command(["true"], Path("/"), [Path("/repo with space"), Path("/var/tmp/scratch")],
                           uncached=[Path("/var/tmp/scratch")])

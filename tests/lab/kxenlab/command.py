@@ -61,15 +61,18 @@ class Command:
         (ctl / "mounts").write_text(self.mounts())
 
 
-def normalise_shares(paths: list[Path]) -> list[Path]:
-    """Absolute, existing, de-duplicated, and no share nested in another (one mount each)."""
+def normalise_shares(paths: list[Path], separate: list[Path] = ()) -> list[Path]:
+    """Absolute, existing, de-duplicated, and no share nested in another (one mount each),
+    except the `separate` ones: a share with its own cache mode is mounted over its parent's,
+    so it comes after it."""
+    keep = {p.resolve() for p in separate}
     result: list[Path] = []
     for path in sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts)):
         if not path.is_dir():
             raise LabError(f"--work {path}: not a directory")
         if path == Path("/"):
             raise LabError("--work /: the host root is already shared read-only")
-        if not any(path.is_relative_to(parent) for parent in result):
+        if path in keep or not any(path.is_relative_to(parent) for parent in result):
             result.append(path)
     return result
 
