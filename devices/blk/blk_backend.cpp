@@ -96,8 +96,9 @@ std::expected<void, std::string> BlkBackend::connect(xenbus::BackendContext& ctx
     if (auto r = store.write(ctx.backend_path() + "/" + key, value); !r)
       return std::unexpected(fmt::format("cannot write {} (errno {})", key, r.error()));
   }
-  spdlog::info("blk {}: {} queue(s) of {} page(s), {} sectors{}{}", vdev_, count, 1u << order->value_or(0),
-               image_.sectors(), image_.readonly() ? ", read-only" : "", *abi == BlkifAbi::x86_32 ? ", x86_32 ABI" : "");
+  spdlog::info("blk {}: {} queue(s) of {} page(s), {} sectors, aio={}{}{}", vdev_, count, 1u << order->value_or(0),
+               image_.sectors(), to_string(image_.options().aio), image_.readonly() ? ", read-only" : "",
+               *abi == BlkifAbi::x86_32 ? ", x86_32 ABI" : "");
   return {};
 }
 

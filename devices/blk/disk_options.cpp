@@ -10,7 +10,7 @@
 namespace kxen::blk {
 namespace {
 
-constexpr std::string_view kKnownKeys = "vdev, readonly, discard, persistent, cache, queues, fail-sectors";
+constexpr std::string_view kKnownKeys = "vdev, readonly, discard, persistent, cache, queues, aio, fail-sectors";
 
 std::optional<std::uint64_t> parse_u64(std::string_view text) {
   std::uint64_t value = 0;
@@ -30,6 +30,13 @@ std::optional<DiskOptions::Cache> parse_cache(std::string_view text) {
   if (text == "writeback") return DiskOptions::Cache::writeback;
   if (text == "none") return DiskOptions::Cache::none;
   if (text == "unsafe") return DiskOptions::Cache::unsafe;
+  return std::nullopt;
+}
+
+std::optional<DiskOptions::Aio> parse_aio(std::string_view text) {
+  if (text == "auto") return DiskOptions::Aio::automatic;
+  if (text == "io_uring") return DiskOptions::Aio::io_uring;
+  if (text == "sync") return DiskOptions::Aio::sync;
   return std::nullopt;
 }
 
@@ -70,6 +77,10 @@ std::expected<void, std::string> apply(DiskOptions& opts, std::string_view key,
     const auto cache = parse_cache(*value);
     if (!cache) return bad("writeback, none or unsafe");
     opts.cache = *cache;
+  } else if (key == "aio") {
+    const auto aio = parse_aio(*value);
+    if (!aio) return bad("auto, io_uring or sync");
+    opts.aio = *aio;
   } else if (key == "queues") {
     const auto n = parse_u64(*value);
     if (!n || *n < 1 || *n > kMaxQueues) return bad(fmt::format("a number in 1..{}", kMaxQueues));
@@ -85,7 +96,8 @@ std::expected<void, std::string> apply(DiskOptions& opts, std::string_view key,
 }
 
 // The options that may appear once.
-constexpr std::array<std::string_view, 6> kSingle = {"vdev", "readonly", "discard", "persistent", "cache", "queues"};
+constexpr std::array<std::string_view, 7> kSingle = {"vdev",  "readonly", "discard", "persistent",
+                                                     "cache", "queues",   "aio"};
 
 // Index of `key` in kSingle, or -1 for repeatable/unknown ones.
 
@@ -157,6 +169,15 @@ std::string_view to_string(DiskOptions::Cache cache) {
     case DiskOptions::Cache::writeback: return "writeback";
     case DiskOptions::Cache::none: return "none";
     case DiskOptions::Cache::unsafe: return "unsafe";
+  }
+  return "?";
+}
+
+std::string_view to_string(DiskOptions::Aio aio) {
+  switch (aio) {
+    case DiskOptions::Aio::automatic: return "auto";
+    case DiskOptions::Aio::io_uring: return "io_uring";
+    case DiskOptions::Aio::sync: return "sync";
   }
   return "?";
 }

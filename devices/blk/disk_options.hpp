@@ -25,6 +25,10 @@ struct SectorRange {
 
 struct DiskOptions {
   enum class Cache { writeback, none, unsafe };
+  // How a queue issues I/O: io_uring, or sync (preadv/pwritev on the queue's own thread).
+  // automatic: sync on memory file systems (tmpfs, ramfs), whose files io_uring cannot issue
+  // without blocking and hands every request to a worker thread; io_uring everywhere else.
+  enum class Aio { automatic, io_uring, sync };
 
   std::string path;
   std::string vdev;          // "xvda".."xvdzz"; empty: the caller assigns xvda, xvdb... in order
@@ -33,12 +37,13 @@ struct DiskOptions {
   bool discard = true;       // offer discard to the guest when the host supports it
   bool persistent = false;   // offer feature-persistent (blkfront then copies through its own pages)
   unsigned queues = 0;       // 0: the backend's default; else 1..kMaxQueues
+  Aio aio = Aio::automatic;  // DiskImage::open resolves automatic to one of the others
   // Test-only fault injection: any I/O touching one of these sectors completes with -EIO.
   std::vector<SectorRange> fail_sectors;
 };
 
 // Parses `PATH[,vdev=xvdX][,readonly][,discard=on|off][,persistent=on|off][,cache=writeback|none|unsafe]
-// [,queues=N][,fail-sectors=START-END]...`. PATH cannot contain a comma. Errors are one line.
+// [,queues=N][,aio=auto|io_uring|sync][,fail-sectors=START-END]...`. PATH cannot contain a comma. Errors are one line.
 std::expected<DiskOptions, std::string> parse_disk_option(std::string_view spec);
 
 // Xen's virtual-device number for "xvda".."xvdzz" (docs/misc/vbd-interface.txt): disks 0..15
@@ -49,5 +54,6 @@ std::optional<std::uint32_t> xen_vdev_number(std::string_view vdev);
 std::optional<std::string> xvd_name(unsigned index);
 
 std::string_view to_string(DiskOptions::Cache cache);
+std::string_view to_string(DiskOptions::Aio aio);
 
 }  // namespace kxen::blk

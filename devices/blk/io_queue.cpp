@@ -75,6 +75,7 @@ struct IoQueue::State {
   bool block_device = false;
   bool discard = false;
   DiskOptions::Cache cache = DiskOptions::Cache::writeback;
+  bool sync = false;  // aio=sync: each request runs to its end inside queue_*, no SQE
   std::vector<SectorRange> fail_sectors;
   unsigned depth = 0;
   unsigned kernel_owned = 0;  // SQEs prepared whose CQE has not been seen
@@ -100,6 +101,10 @@ struct IoQueue::State {
   void prep_rw(std::uint32_t i);
   void prep_flush(std::uint32_t i);
   bool queue_rw(Op op, std::uint64_t offset, std::span<const iovec> iov, Tag tag, bool fua);
+  bool issue(std::uint32_t i);
+  int transfer_now(std::uint32_t i);
+  bool run_now(std::uint32_t i);
+  std::optional<int> step(std::uint32_t i, int res);
   std::optional<int> on_cqe(std::uint32_t i, int res);
   Completion finish(std::uint32_t i, int result);
 };
@@ -163,6 +168,10 @@ void IoQueue::State::prep_rw(std::uint32_t i) {
 
 void IoQueue::State::prep_flush(std::uint32_t i) {
   slots[i].op = Op::flush;
+  if (sync) {
+    run_now(i);
+    return;
+  }
   io_uring_sqe* sqe = next_sqe();
   if (sqe == nullptr) {
     complete_now(i, -EBUSY);
@@ -191,30 +200,65 @@ bool IoQueue::State::queue_rw(Op op, std::uint64_t offset, std::span<const iovec
   std::copy(iov.begin(), iov.end(), slot_iov(*i));
   s.remaining = total;
   s.iov_count = static_cast<std::uint32_t>(iov.size());
-  prep_rw(*i);
+  return issue(*i);
+}
+
+// Hands the slot's next step (its transfer, or the flush after a FUA write) to the kernel, or
+// with aio=sync does it, and every step after it, now.
+bool IoQueue::State::issue(std::uint32_t i) {
+  if (sync) return run_now(i);
+  if (slots[i].op == Op::flush) prep_flush(i);
+  else prep_rw(i);
   return true;
 }
 
-// What one kernel completion means: a final result, or nullopt when the slot went back to the
-// kernel (the rest of a short transfer, a retry, or the fdatasync after a FUA write).
+// One synchronous step; the result in io_uring's convention (bytes, or a negative errno).
+int IoQueue::State::transfer_now(std::uint32_t i) {
+  const Slot& s = slots[i];
+  const auto offset = static_cast<off_t>(s.offset);
+  const iovec* iov = slot_iov(i) + s.iov_first;
+  const auto count = static_cast<int>(s.iov_count);
+  ssize_t n = 0;
+  switch (s.op) {
+    case Op::read: n = ::preadv(fd, iov, count, offset); break;
+    case Op::write: n = ::pwritev(fd, iov, count, offset); break;
+    case Op::flush: n = ::fdatasync(fd); break;
+    case Op::discard: return -EINVAL;  // queue_discard does its own
+  }
+  return n < 0 ? -errno : static_cast<int>(n);
+}
+
+// Ends: every short transfer moves at least one byte, and retries are counted.
+bool IoQueue::State::run_now(std::uint32_t i) {
+  for (;;) {
+    if (const auto result = step(i, transfer_now(i))) return complete_now(i, *result);
+  }
+}
+
+// A kernel completion: the request's final result, or nullopt when its next step went back to
+// the kernel.
 std::optional<int> IoQueue::State::on_cqe(std::uint32_t i, int res) {
   --kernel_owned;
+  const auto result = step(i, res);
+  if (!result) issue(i);
+  return result;
+}
+
+// What one step's result means: the request's final result, or nullopt with the slot set up for
+// its next step (the rest of a short transfer, a retry, or the fdatasync after a FUA write).
+std::optional<int> IoQueue::State::step(std::uint32_t i, int res) {
   Slot& s = slots[i];
   if (s.op == Op::flush || s.op == Op::discard) return res;
-  if ((res == -EAGAIN || res == -EINTR) && s.retries++ < kMaxRetries) {
-    prep_rw(i);
-    return std::nullopt;
-  }
+  if ((res == -EAGAIN || res == -EINTR) && s.retries++ < kMaxRetries) return std::nullopt;
   if (res < 0) return res;
   const auto done = static_cast<std::uint64_t>(res);
   if (done == 0 || done > s.remaining) return -EIO;  // EOF inside the disk, or nonsense
   if (done < s.remaining) {
     advance(s, slot_iov(i), done);
-    prep_rw(i);
     return std::nullopt;
   }
   if (s.op == Op::write && s.fua) {
-    prep_flush(i);
+    s.op = Op::flush;
     return std::nullopt;
   }
   return 0;
@@ -259,6 +303,7 @@ std::expected<IoQueue, std::string> IoQueue::create(const DiskImage& disk, unsig
   st->block_device = disk.is_block_device();
   st->discard = disk.discard_supported();
   st->cache = disk.options().cache;
+  st->sync = disk.options().aio == DiskOptions::Aio::sync;
   st->fail_sectors = disk.options().fail_sectors;
   st->depth = depth;
   st->slots.resize(depth);
@@ -276,6 +321,7 @@ IoQueue::~IoQueue() = default;
 
 int IoQueue::completion_fd() const { return state_->eventfd.get(); }
 unsigned IoQueue::depth() const { return state_->depth; }
+bool IoQueue::has_ready() const { return !state_->ready.empty(); }
 unsigned IoQueue::in_flight() const {
   return state_->depth - static_cast<unsigned>(state_->free_slots.size());
 }
@@ -308,6 +354,11 @@ bool IoQueue::queue_discard(std::uint64_t offset, std::uint64_t length, Tag tag)
   if (st.block_device) {  // io_uring in Linux 6.1 has no discard opcode for block devices
     std::uint64_t range[2] = {offset, length};
     return st.complete_now(*i, ::ioctl(st.fd, BLKDISCARD, range) == 0 ? 0 : -errno);
+  }
+  if (st.sync) {
+    const int rc = ::fallocate(st.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                               static_cast<off_t>(offset), static_cast<off_t>(length));
+    return st.complete_now(*i, rc == 0 ? 0 : -errno);
   }
   io_uring_sqe* sqe = st.next_sqe();
   if (sqe == nullptr) return st.complete_now(*i, -EBUSY);

@@ -1,5 +1,6 @@
-// One io_uring per backend queue: reads, writes, flushes and discards on a DiskImage, tagged by
-// the caller, completed through an eventfd that the queue's I/O thread polls with its other fds.
+// One I/O queue per backend queue: reads, writes, flushes and discards on a DiskImage, tagged by
+// the caller, done through an io_uring (or, with aio=sync, at once on the calling thread) and
+// completed through an eventfd that the queue's I/O thread polls with its other fds.
 #pragma once
 
 #include "blk/disk_image.hpp"
@@ -49,6 +50,9 @@ class IoQueue final {
   int completion_fd() const;
   unsigned depth() const;
   unsigned in_flight() const;  // slots in use: queued, in the kernel or awaiting reap
+  // Completions made without the kernel (aio=sync, refusals) wait to be reaped: reap now
+  // rather than after a poll of completion_fd().
+  bool has_ready() const;
 
   bool queue_read(std::uint64_t offset, std::span<const iovec> iov, Tag tag);
   // fua: report completion only once the data is durable (an fdatasync follows the write).
