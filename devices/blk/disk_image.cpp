@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
-#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -110,14 +109,6 @@ std::uint32_t direct_io_alignment(int fd) {
   return std::max(stx.stx_dio_offset_align, stx.stx_dio_mem_align);
 }
 
-// tmpfs and ramfs: reads and writes are memory copies, but io_uring cannot issue them without
-// blocking (no FMODE_NOWAIT), so it would hand each one to a worker thread.
-bool on_memory_file_system(int fd) {
-  struct statfs fs {};
-  if (::fstatfs(fd, &fs) != 0) return false;
-  return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
-}
-
 }  // namespace
 
 std::expected<DiskImage, std::string> DiskImage::open(const DiskOptions& options) {
@@ -131,9 +122,6 @@ std::expected<DiskImage, std::string> DiskImage::open(const DiskOptions& options
   if (auto locked = lock(fd->get(), options); !locked) return std::unexpected(locked.error());
 
   DiskImage image(options, std::move(*fd), *block);
-  if (options.aio == DiskOptions::Aio::automatic)
-    image.options_.aio = !*block && on_memory_file_system(image.fd()) ? DiskOptions::Aio::sync
-                                                                      : DiskOptions::Aio::io_uring;
   auto measured = *block ? image.measure_block_device() : image.measure_file();
   if (!measured) return std::unexpected(measured.error());
   if (image.size_bytes() < kSectorSize)
@@ -147,7 +135,7 @@ std::expected<DiskImage, std::string> DiskImage::open(const DiskOptions& options
                  options.path);
   spdlog::debug("blk {}: {} sectors, sector size {}/{}, discard {}, cache={}, aio={}{}", options.path,
                 image.sectors(), image.logical_sector_size_, image.physical_sector_size_,
-                image.discard_granularity_, to_string(options.cache), to_string(image.options_.aio),
+                image.discard_granularity_, to_string(options.cache), to_string(options.aio),
                 options.readonly ? ", readonly" : "");
   return image;
 }

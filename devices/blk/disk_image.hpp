@@ -28,7 +28,7 @@ class DiskImage final {
 
   int fd() const { return fd_.get(); }
   const std::string& path() const { return options_.path; }
-  const DiskOptions& options() const { return options_; }  // as given, aio never automatic
+  const DiskOptions& options() const { return options_; }  // as given
   bool readonly() const { return options_.readonly; }
   bool is_block_device() const { return block_device_; }
 

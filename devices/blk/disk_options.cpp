@@ -34,7 +34,6 @@ std::optional<DiskOptions::Cache> parse_cache(std::string_view text) {
 }
 
 std::optional<DiskOptions::Aio> parse_aio(std::string_view text) {
-  if (text == "auto") return DiskOptions::Aio::automatic;
   if (text == "io_uring") return DiskOptions::Aio::io_uring;
   if (text == "sync") return DiskOptions::Aio::sync;
   return std::nullopt;
@@ -79,7 +78,7 @@ std::expected<void, std::string> apply(DiskOptions& opts, std::string_view key,
     opts.cache = *cache;
   } else if (key == "aio") {
     const auto aio = parse_aio(*value);
-    if (!aio) return bad("auto, io_uring or sync");
+    if (!aio) return bad("io_uring or sync");
     opts.aio = *aio;
   } else if (key == "queues") {
     const auto n = parse_u64(*value);
@@ -175,7 +174,6 @@ std::string_view to_string(DiskOptions::Cache cache) {
 
 std::string_view to_string(DiskOptions::Aio aio) {
   switch (aio) {
-    case DiskOptions::Aio::automatic: return "auto";
     case DiskOptions::Aio::io_uring: return "io_uring";
     case DiskOptions::Aio::sync: return "sync";
   }

@@ -25,10 +25,9 @@ struct SectorRange {
 
 struct DiskOptions {
   enum class Cache { writeback, none, unsafe };
-  // How a queue issues I/O: io_uring, or sync (preadv/pwritev on the queue's own thread).
-  // automatic: sync on memory file systems (tmpfs, ramfs), whose files io_uring cannot issue
-  // without blocking and hands every request to a worker thread; io_uring everywhere else.
-  enum class Aio { automatic, io_uring, sync };
+  // How a queue issues I/O: io_uring, or sync (preadv/pwritev on the queue's own thread: lower
+  // latency at queue depth 1 on tmpfs, where io_uring hands each request to a worker thread).
+  enum class Aio { io_uring, sync };
 
   std::string path;
   std::string vdev;          // "xvda".."xvdzz"; empty: the caller assigns xvda, xvdb... in order
@@ -37,13 +36,13 @@ struct DiskOptions {
   bool discard = true;       // offer discard to the guest when the host supports it
   bool persistent = false;   // offer feature-persistent (blkfront then copies through its own pages)
   unsigned queues = 0;       // 0: the backend's default; else 1..kMaxQueues
-  Aio aio = Aio::automatic;  // DiskImage::open resolves automatic to one of the others
+  Aio aio = Aio::io_uring;
   // Test-only fault injection: any I/O touching one of these sectors completes with -EIO.
   std::vector<SectorRange> fail_sectors;
 };
 
 // Parses `PATH[,vdev=xvdX][,readonly][,discard=on|off][,persistent=on|off][,cache=writeback|none|unsafe]
-// [,queues=N][,aio=auto|io_uring|sync][,fail-sectors=START-END]...`. PATH cannot contain a comma. Errors are one line.
+// [,queues=N][,aio=io_uring|sync][,fail-sectors=START-END]...`. PATH cannot contain a comma. Errors are one line.
 std::expected<DiskOptions, std::string> parse_disk_option(std::string_view spec);
 
 // Xen's virtual-device number for "xvda".."xvdzz" (docs/misc/vbd-interface.txt): disks 0..15

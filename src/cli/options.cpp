@@ -57,7 +57,7 @@ void add_run_options(CLI::App& run, RunOptions& options, std::string& memory_tex
       ->required();
   run.add_option("--disk", disks,
                  "a disk for xen-blkfront (repeatable): PATH[,vdev=xvda][,readonly][,discard=on|off]"
-                 "[,persistent=on|off][,cache=writeback|none|unsafe][,queues=N][,aio=auto|io_uring|sync]"
+                 "[,persistent=on|off][,cache=writeback|none|unsafe][,queues=N][,aio=io_uring|sync]"
                  "[,fail-sectors=START-END (tests)]")
       ->take_all()
       ->allow_extra_args(false);

@@ -1,8 +1,8 @@
 #!/bin/sh
 # What a guest has fsync'ed is in the image even when kxen is SIGKILLed right after: 20 runs
 # (6.1 and 6.12 in turn), each writes 256 KiB of fresh random data to a file on an ext4 disk
-# (dd conv=fsync; on L1's tmpfs, so aio=sync) and raw to a second disk (oflag=direct
-# conv=fsync, cache=none, aio=io_uring) at its own offset, prints a marker, and kxen is killed the moment the marker shows. After each kill: the
+# (dd conv=fsync; aio=sync) and raw to a second disk (oflag=direct
+# conv=fsync, cache=none, io_uring) at its own offset, prints a marker, and kxen is killed the moment the marker shows. After each kill: the
 # raw bytes at that offset, and (journal replayed by e2fsck on a copy) the file, match the
 # SHA-256 the guest printed; at the end every run's data is still there.
 # (A SIGKILL loses no page cache of the host, so this checks that kxen completes a write or a
@@ -69,7 +69,7 @@ while [ "$run" -le "$RUNS" ]; do
     if [ $((run % 2)) -eq 1 ]; then kernel=$1; else kernel=$2; fi
     k=$(series "$kernel")
     blk_start "run$run-$k" --kernel "$kernel" --initrd "durable-$k.gz" \
-        --cmdline "$BLK_CMDLINE kxen.run=$run" --disk "$fs" --disk "$raw,vdev=xvdb,cache=none,aio=io_uring"
+        --cmdline "$BLK_CMDLINE kxen.run=$run" --disk "$fs,aio=sync" --disk "$raw,vdev=xvdb,cache=none"
     # Poll the console; SIGKILL at once when the marker (or the end) shows, or after 240 s.
     n=0
     while ! grep -q "^KXEN-DURABLE-MARKER run=$run" "$console" && kill -0 "$kxen_pid" 2>/dev/null &&

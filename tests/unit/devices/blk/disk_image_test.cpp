@@ -4,10 +4,8 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -51,41 +49,6 @@ TEST_CASE("disk image: a raw file's geometry", "[blk]") {
   CHECK(image->discard_supported());  // ext4 and tmpfs both punch holes
   CHECK(power_of_two(image->discard_granularity()));
   CHECK(image->discard_alignment() == 0);
-}
-
-TEST_CASE("disk image: aio=auto is sync on tmpfs, io_uring elsewhere; an explicit choice stays", "[blk]") {
-  const auto image_in = [](const std::filesystem::path& dir) {
-    const std::string path = dir / ("kxen-aio-test-" + std::to_string(::getpid()) + ".img");
-    const Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    REQUIRE(::ftruncate(fd.get(), 65536) == 0);
-    return path;
-  };
-  const auto aio_of = [](const std::string& path, DiskOptions::Aio asked) {
-    auto options = options_for(path);
-    options.aio = asked;
-    const auto image = DiskImage::open(options);
-    REQUIRE(image.has_value());
-    return image->options().aio;
-  };
-  const auto file_system = [](const std::string& path) {
-    struct statfs fs {};
-    REQUIRE(::statfs(path.c_str(), &fs) == 0);
-    return fs.f_type;
-  };
-
-  const std::string on_tmpfs = image_in("/dev/shm");
-  REQUIRE(file_system(on_tmpfs) == TMPFS_MAGIC);
-  CHECK(aio_of(on_tmpfs, DiskOptions::Aio::automatic) == DiskOptions::Aio::sync);
-  CHECK(aio_of(on_tmpfs, DiskOptions::Aio::io_uring) == DiskOptions::Aio::io_uring);
-  std::filesystem::remove(on_tmpfs);
-
-  // The build tree is on a disk file system (ext4, xfs, overlay) unless someone put it on tmpfs.
-  const std::string on_disk = image_in(std::filesystem::current_path());
-  const bool disk_is_tmpfs = file_system(on_disk) == TMPFS_MAGIC;
-  CHECK(aio_of(on_disk, DiskOptions::Aio::automatic) ==
-        (disk_is_tmpfs ? DiskOptions::Aio::sync : DiskOptions::Aio::io_uring));
-  CHECK(aio_of(on_disk, DiskOptions::Aio::sync) == DiskOptions::Aio::sync);
-  std::filesystem::remove(on_disk);
 }
 
 TEST_CASE("disk image: a partial last sector is not offered", "[blk]") {

@@ -36,7 +36,7 @@ TEST_CASE("disk option: a bare path gets the defaults", "[blk]") {
   CHECK(o->cache == DiskOptions::Cache::writeback);
   CHECK(o->discard);
   CHECK(o->queues == 0);
-  CHECK(o->aio == DiskOptions::Aio::automatic);
+  CHECK(o->aio == DiskOptions::Aio::io_uring);
   CHECK(o->fail_sectors.empty());
 }
 
@@ -65,7 +65,6 @@ TEST_CASE("disk option: every key", "[blk]") {
   CHECK(parse_disk_option("d,queues=1")->queues == 1);
   CHECK(parse_disk_option("d,aio=sync")->aio == DiskOptions::Aio::sync);
   CHECK(parse_disk_option("d,aio=io_uring")->aio == DiskOptions::Aio::io_uring);
-  CHECK(parse_disk_option("d,aio=auto")->aio == DiskOptions::Aio::automatic);
 }
 
 TEST_CASE("disk option: errors are one clear line", "[blk]") {
@@ -74,7 +73,8 @@ TEST_CASE("disk option: errors are one clear line", "[blk]") {
   CHECK(contains(error_of("d.img,discard=maybe"), "discard=maybe: expected on or off"));
   CHECK(contains(error_of("d.img,cache=directsync"), "expected writeback, none or unsafe"));
   CHECK(contains(error_of("d.img,readonly=yes"), "readonly=yes"));
-  CHECK(contains(error_of("d.img,aio=native"), "aio=native: expected auto, io_uring or sync"));
+  CHECK(contains(error_of("d.img,aio=native"), "aio=native: expected io_uring or sync"));
+  CHECK(contains(error_of("d.img,aio=auto"), "aio=auto: expected io_uring or sync"));
   CHECK(contains(error_of("d.img,aio=sync,aio=sync"), "aio given twice"));
   for (const char* vdev : {"sda", "xvd", "xvdA", "xvdaaa", "xvda1", "hda", ""})
     CHECK(contains(error_of(std::string("d.img,vdev=") + vdev), "expected a Xen disk name xvda..xvdzz"));
