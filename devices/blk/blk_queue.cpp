@@ -67,7 +67,7 @@ void BlkQueue::stop() {
 }
 
 void BlkQueue::run() {
-  name_io_thread(parts_.label);
+  prepare_io_thread(parts_.label);
   try {
     serve();
   } catch (const std::exception& e) {

@@ -75,7 +75,7 @@ void NetQueue::stop() {
 
 void NetQueue::run() {
   parts_.port->attach(this);
-  name_io_thread(parts_.label);
+  prepare_io_thread(parts_.label);
   try {
     serve();
   } catch (const std::exception& e) {
