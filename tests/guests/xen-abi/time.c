@@ -289,7 +289,7 @@ static void check_time_area(void)
         if (i == 0 || e + l < early + late) early = e, late = l;
     }
     expect_true(early > -(int64_t)MS && late > -(int64_t)MS,
-                "time area and vcpu_info agree within 1 ms (area %lld ns after the read before it, %lld ns before the one after)",
+                "time area and vcpu_info agree within 1 ms (area %lld ns after vcpu_info before, %lld ns before after)",
                 (long long)early, (long long)late);
 }
 
