@@ -199,7 +199,7 @@ bool BlkQueue::map_segments(const BlkRequest& request, InFlight& slot) {
     const Segment& s = request.segments[i];
     // A read writes guest memory: only a writable mapping offers that span.
     std::byte* page = to_guest ? mapped->writable_data().data() : const_cast<std::byte*>(mapped->data().data());
-    slot.iov.push_back(iovec{page + s.offset_bytes(), s.length_bytes()});
+    append_iovec(slot.iov, page + s.offset_bytes(), s.length_bytes());
   }
   if (!ok) {
     parts_.grants->unmap(slot.mappings);

@@ -326,6 +326,14 @@ unsigned IoQueue::in_flight() const {
   return state_->depth - static_cast<unsigned>(state_->free_slots.size());
 }
 
+void append_iovec(std::vector<iovec>& iov, void* base, std::size_t length) {
+  if (!iov.empty() && static_cast<char*>(iov.back().iov_base) + iov.back().iov_len == base) {
+    iov.back().iov_len += length;
+    return;
+  }
+  iov.push_back(iovec{base, length});
+}
+
 bool IoQueue::queue_read(std::uint64_t offset, std::span<const iovec> iov, Tag tag) {
   return state_->queue_rw(Op::read, offset, iov, tag, false);
 }

@@ -66,6 +66,24 @@ struct Fixture {
 
 }  // namespace
 
+TEST_CASE("io queue: append_iovec joins spans that continue each other, and only those", "[blk]") {
+  std::vector<std::byte> memory(4 * 4096);
+  std::byte* page = memory.data();
+  std::vector<iovec> iov;
+  kxen::blk::append_iovec(iov, page, 4096);
+  kxen::blk::append_iovec(iov, page + 4096, 4096);  // the next page: one iovec of 8 KiB
+  kxen::blk::append_iovec(iov, page + 3 * 4096, 512);  // a gap: a new iovec
+  kxen::blk::append_iovec(iov, page + 3 * 4096 + 512, 1024);
+  kxen::blk::append_iovec(iov, page, 4096);  // the first page again, behind: a new iovec
+  REQUIRE(iov.size() == 3);
+  CHECK(iov[0].iov_base == page);
+  CHECK(iov[0].iov_len == 8192);
+  CHECK(iov[1].iov_base == page + 3 * 4096);
+  CHECK(iov[1].iov_len == 1536);
+  CHECK(iov[2].iov_base == page);
+  CHECK(iov[2].iov_len == 4096);
+}
+
 TEST_CASE("io queue: depth is bounded", "[blk]") {
   TempDir dir;
   const auto image = DiskImage::open(options_for(make_image(dir, "d.img", 4096)));
