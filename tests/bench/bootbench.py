@@ -367,18 +367,25 @@ SVM_EXIT_NAMES = {0x60: "intr", 0x61: "nmi", 0x64: "vintr", 0x72: "cpuid", 0x78:
 # Xen hypercall numbers and the sub-ops kvm-xen handles in the kernel.
 XEN_HYPERCALL_NAMES = {29: "sched_op", 24: "vcpu_op", 32: "event_channel_op", 20: "grant_table_op", 34: "hvm_op",
                        12: "memory_op", 17: "xen_version", 35: "sysctl", 36: "domctl"}
+# KVM_EXIT_* codes of the exits that reach the VMM's user space.
+KVM_USER_EXIT_NAMES = {2: "io", 5: "hlt", 6: "mmio", 8: "shutdown", 10: "intr", 24: "system_event",
+                       29: "rdmsr", 30: "wrmsr", 34: "xen"}
 
 
 class KvmTrace:
     """Counts, through tracefs hist triggers in the kernel running the VMM (L1 in the lab), the
     VM exits by reason, the Xen hypercalls KVM saw by number and first argument, and the
-    interrupts injected by vector, per thread: what a guest's I/O costs in exits, which is what
-    the nested lab makes expensive. Only the VMM's threads are kept when read."""
+    interrupts injected by vector, the exits that reach user space, and the halts by how they
+    ended (woken while KVM polled, or after sleeping) with the time they lasted, per thread:
+    what a guest's I/O costs in exits, which is what the nested lab makes expensive. Only the
+    VMM's threads are kept when read."""
 
     EVENTS = {
         "kvm_exit": "hist:keys=common_pid,exit_reason:size=4096",
         "kvm_xen_hypercall": "hist:keys=common_pid,nr,a0:size=4096",
         "kvm_inj_virq": "hist:keys=common_pid,vector:size=4096",
+        "kvm_userspace_exit": "hist:keys=common_pid,reason:size=4096",
+        "kvm_vcpu_wakeup": "hist:keys=common_pid,waited:vals=hitcount,ns:size=4096",
     }
     ROOT = Path("/sys/kernel/tracing/events/kvm")
 
@@ -415,7 +422,11 @@ class KvmTrace:
                 fields = dict(re.findall(r"(\w+):\s*([^,\s]+)", m.group(1)))
                 if int(fields.pop("common_pid", -1)) not in tids:
                     continue
-                counts[self._key(event, fields)] = counts.get(self._key(event, fields), 0) + int(m.group(2))
+                key = self._key(event, fields)
+                counts[key] = counts.get(key, 0) + int(m.group(2))
+                ns = re.search(r"\bns:\s*(\d+)", line[m.end():])
+                if ns:  # a halt's length, summed: "KEY us" is the time those halts took
+                    counts[f"{key} us"] = counts.get(f"{key} us", 0) + int(ns.group(1)) // 1000
             out[event] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
         return out
 
@@ -427,6 +438,11 @@ class KvmTrace:
         if event == "kvm_xen_hypercall":
             nr = int(fields["nr"])
             return f"{XEN_HYPERCALL_NAMES.get(nr, nr)}/{int(fields['a0'])}"
+        if event == "kvm_userspace_exit":
+            code = int(fields["reason"])
+            return KVM_USER_EXIT_NAMES.get(code, str(code))
+        if event == "kvm_vcpu_wakeup":
+            return "slept" if int(fields["waited"]) else "polled"
         return f"vector {int(fields['vector']):#x}"
 
     def stop(self) -> None:
@@ -492,9 +508,11 @@ def trace_summary(counts: dict | None, top: int = 5) -> str:
     """One line from KvmTrace.read: each event's total and its largest keys."""
     if not counts:
         return "no KVM trace"
-    names = {"kvm_exit": "exits", "kvm_xen_hypercall": "xen hypercalls", "kvm_inj_virq": "injected irqs"}
+    names = {"kvm_exit": "exits", "kvm_xen_hypercall": "xen hypercalls", "kvm_inj_virq": "injected irqs",
+             "kvm_userspace_exit": "exits to user space", "kvm_vcpu_wakeup": "halts"}
     parts = []
     for event, per in counts.items():
         largest = ", ".join(f"{k} {v}" for k, v in list(per.items())[:top])
-        parts.append(f"{names.get(event, event)} {sum(per.values())}" + (f" ({largest})" if largest else ""))
+        total = sum(v for k, v in per.items() if not k.endswith(" us"))
+        parts.append(f"{names.get(event, event)} {total}" + (f" ({largest})" if largest else ""))
     return "; ".join(parts)
