@@ -32,10 +32,6 @@ namespace kxen::blk {
 // Results: reap() reports each tag once with 0 when the whole request succeeded, or a negative
 // errno. A write is reported only after the kernel completed all of it; short transfers are
 // resubmitted for the remainder (a transfer that stops making progress is -EIO).
-// Appends [base, base + length) to iov, extending the last iovec when the span continues it:
-// segments on adjacent guest pages become one iovec, and the kernel walks fewer of them.
-void append_iovec(std::vector<iovec>& iov, void* base, std::size_t length);
-
 class IoQueue final {
  public:
   using Tag = std::uint64_t;
@@ -98,5 +94,9 @@ class IoQueue final {
 
   std::unique_ptr<State> state_;
 };
+
+// Appends [base, base + length) to iov, extending the last iovec when the span continues it:
+// segments on adjacent guest pages become one iovec, and the kernel walks fewer of them.
+void append_iovec(std::vector<iovec>& iov, void* base, std::size_t length);
 
 }  // namespace kxen::blk
