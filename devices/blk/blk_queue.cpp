@@ -91,8 +91,10 @@ void BlkQueue::serve() {
     io_.reap([this](IoQueue::Tag tag, int result) { complete(tag, result); });
     more = !ring_failed_ && !take_requests();
     if (io_.submit() < 0) more = true;  // the kernel's queue is full: retry soon
-    // Requests done while taken (aio=sync) are answered in this pass, not after another poll.
-    if (io_.has_ready()) io_.reap([this](IoQueue::Tag tag, int result) { complete(tag, result); });
+    // Requests done while taken (aio=sync, refusals, unsafe flushes) are answered in this pass;
+    // their completion may release a held barrier, which no later wake-up would report.
+    if (io_.has_ready() && io_.reap([this](IoQueue::Tag tag, int result) { complete(tag, result); }) != 0)
+      more = more || !ring_failed_;
     publish();
   }
 }

@@ -7,9 +7,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "blk/blk_queue.hpp"
@@ -41,11 +43,11 @@ struct BlkWorld {
   blkif_front_ring_t front{};
   std::unique_ptr<BlkQueue> queue;
 
-  explicit BlkWorld(bool readonly = false) {
+  explicit BlkWorld(const std::function<void(DiskOptions&)>& tune = {}) {
     std::vector<std::byte> bytes(kDiskBytes);
     for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::byte>(i * 7 + 3);
     auto options = blk::test::options_for(dir.write("disk.img", bytes));
-    options.readonly = readonly;
+    if (tune) tune(options);
     auto opened = DiskImage::open(options);
     REQUIRE(opened);
     disk.emplace(std::move(*opened));
@@ -77,9 +79,10 @@ struct BlkWorld {
     queue = std::move(*started);
   }
   std::byte* page(std::uint64_t gfn) { return grants.memory.span(gfn << 12, 4096)->data(); }
-  void push(const blkif_request_t& req) {
-    *RING_GET_REQUEST(&front, front.req_prod_pvt) = req;
-    ++front.req_prod_pvt;
+  void push(const blkif_request_t& req) { push_batch({req}); }
+  // Requests made visible together, with at most one kick, as a frontend's batch is.
+  void push_batch(std::initializer_list<blkif_request_t> batch) {
+    for (const auto& req : batch) *RING_GET_REQUEST(&front, front.req_prod_pvt++) = req;
     if (kxen::test::push_requests(front)) {
       const std::uint64_t one = 1;
       REQUIRE(::write(kick.get(), &one, sizeof one) == sizeof one);
@@ -195,7 +198,7 @@ TEST_CASE("blk queue: hostile requests get error responses and the queue goes on
 }
 
 TEST_CASE("blk queue: a read-only disk refuses writes", "[blk][threads]") {
-  BlkWorld w(true);
+  BlkWorld w([](DiskOptions& o) { o.readonly = true; });
   w.push(rw(BLKIF_OP_WRITE, 1, 0, 1));
   CHECK(w.responses(1)[0].status == BLKIF_RSP_ERROR);
   CHECK(w.file_bytes(0, 1)[0] == std::byte{3});
@@ -270,4 +273,29 @@ TEST_CASE("blk queue: a full ring reused many times answers every request once a
   CHECK(kxen::test::shared_index(w.front.sring->req_event).load() == w.front.req_prod_pvt + 1);
   for (std::uint8_t i = 0; i < kSegments; ++i) CHECK(w.grants.flags(kDataRef0 + i) == GTF_permit_access);
   CHECK(w.file_bytes(15 * kSegments * 8 * 512 + 10 * 4096, 1)[0] == std::byte{0x30 + 10});
+}
+
+TEST_CASE("blk queue: a barrier answered in the pass that took it lets the requests behind it run", "[blk][threads]") {
+  // Done on the spot, the barrier's completion is the only sign that the ring holds more work.
+  using Tune = std::function<void(DiskOptions&)>;
+  const auto [name, tune] = GENERATE(
+      std::pair<const char*, Tune>{"aio=sync", [](DiskOptions& o) { o.aio = DiskOptions::Aio::sync; }},
+      std::pair<const char*, Tune>{"cache=unsafe", [](DiskOptions& o) { o.cache = DiskOptions::Cache::unsafe; }});
+  INFO(name);
+  BlkWorld w(tune);
+  w.push_batch({rw(BLKIF_OP_WRITE, 1, 0, 1), rw(BLKIF_OP_WRITE_BARRIER, 2, 8, 0), rw(BLKIF_OP_READ, 3, 0, 1),
+                rw(BLKIF_OP_FLUSH_DISKCACHE, 4, 0, 0)});
+  std::vector<std::uint64_t> ids;
+  for (const auto& rsp : w.responses(4)) {
+    CHECK(rsp.status == BLKIF_RSP_OKAY);
+    ids.push_back(rsp.id);
+  }
+  REQUIRE(ids.size() == 4);
+  CHECK(ids[0] == 1);  // the barrier waits for the write before it
+  CHECK(ids[1] == 2);
+  std::sort(ids.begin(), ids.end());
+  CHECK(ids == std::vector<std::uint64_t>{1, 2, 3, 4});
+  // The ring was re-armed: a later request's kick is asked for and answered.
+  w.push(rw(BLKIF_OP_READ, 5, 0, 1));
+  CHECK(w.responses(1)[0].id == 5);
 }
