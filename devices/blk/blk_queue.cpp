@@ -235,7 +235,7 @@ void BlkQueue::publish() {
 
 void BlkQueue::fail_ring(std::string_view why) {
   // A frontend that corrupts its own ring indexes gets no more service on it (blkback's choice).
-  if (!ring_failed_) spdlog::warn("{}: ring disabled: {}", parts_.label, why);
+  if (!ring_failed_) KXEN_GUEST_WARN("{}: ring disabled: {}", parts_.label, why);
   ring_failed_ = true;
 }
 

@@ -319,7 +319,7 @@ void NetQueue::publish() {
 
 void NetQueue::fail(std::string_view why) {
   // A frontend that corrupts its rings gets no more service on this queue (netback's choice).
-  if (!failed_) spdlog::warn("{}: queue disabled: {}", parts_.label, why);
+  if (!failed_) KXEN_GUEST_WARN("{}: queue disabled: {}", parts_.label, why);
   failed_ = true;
 }
 

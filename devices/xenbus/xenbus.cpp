@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "kxen/log.hpp"
 #include "xen/xenstore/device_nodes.hpp"
 
 namespace kxen::xenbus {
@@ -137,7 +138,7 @@ void XenBus::handle(Device& device) {
   if (text) {
     const auto parsed = parse_state(*text);
     if (!parsed) {
-      spdlog::warn("xenbus: {}: the frontend wrote state '{:.16}'; ignored", device.label, *text);
+      KXEN_GUEST_WARN("xenbus: {}: the frontend wrote state '{:.16}'; ignored", device.label, *text);
       return;
     }
     frontend = *parsed;
@@ -153,7 +154,7 @@ void XenBus::handle(Device& device) {
       break;
     case BackendStep::connect:
       if (auto r = device.backend->connect(*device.context); !r) {
-        spdlog::warn("xenbus: {}: cannot connect: {}", device.label, r.error());
+        KXEN_GUEST_WARN("xenbus: {}: cannot connect: {}", device.label, r.error());
         device.backend->disconnect();
         [[maybe_unused]] auto w = store_.write(device.context->backend_path() + "/error", r.error());
         switch_state(device, XenbusStateClosing);

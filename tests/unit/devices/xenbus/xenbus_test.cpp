@@ -3,8 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <sstream>
 
 #include "xenbus/xenbus.hpp"
 
@@ -146,6 +149,24 @@ TEST_CASE("junk in the frontend's state node is ignored", "[xenbus]") {
   REQUIRE(w.store.rm(w.frontend));  // the frontend's directory vanishes: Closed
   w.bus.process_pending();
   CHECK(w.bus.backend_state(0) == XenbusStateClosed);
+}
+
+TEST_CASE("a frontend rewriting junk into its state node cannot flood the log", "[xenbus]") {
+  World w;
+  std::ostringstream out;
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("count", std::make_shared<spdlog::sinks::ostream_sink_st>(out)));
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(w.store.write(w.frontend + "/state", fmt::format("junk{}", i)));
+    w.bus.process_pending();
+  }
+  spdlog::set_default_logger(previous);
+  const std::string text = out.str();
+  std::size_t lines = 0;
+  for (auto at = text.find("the frontend wrote state"); at != std::string::npos; at = text.find("the frontend wrote state", at + 1)) ++lines;
+  CHECK(lines >= 1);   // still reported
+  CHECK(lines <= 11);  // a burst, then one per period
+  CHECK(w.bus.backend_state(0) == XenbusStateInitWait);
 }
 
 TEST_CASE("the XenBus thread serves a frontend's state writes", "[xenbus][threads]") {
