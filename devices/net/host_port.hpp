@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <expected>
 #include <span>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ class HostPort {
   // The offloads the frontend can receive: the host then hands over partial checksums and GSO
   // frames of those kinds (TUNSETOFFLOAD). Returns what the port will actually deliver.
   virtual RxFeatures set_rx_offloads(bool csum, const RxFeatures& wanted) = 0;
+  // Whether the frontend uses this queue: a multi-queue tap spreads received flows over its
+  // attached queues, so a queue no ring serves must be detached or its flows are lost.
+  virtual std::expected<void, std::string> set_in_use(bool in_use) = 0;
   // The largest frame receive() may produce (the rx buffers posted must hold it).
   virtual std::size_t max_frame() const = 0;
 

@@ -76,6 +76,10 @@ std::expected<void, std::string> NetBackend::connect(xenbus::BackendContext& ctx
   const unsigned count = static_cast<unsigned>(queues->value_or(1));
   if (count == 0) return std::unexpected(std::string("multi-queue-num-queues is 0"));
 
+  for (unsigned q = 0; q < ports_.size(); ++q) {
+    if (auto r = ports_[q]->set_in_use(q < count); !r) return std::unexpected(r.error());
+  }
+
   RxFeatures wanted;
   auto sg = feature(store, fe + "/feature-sg", false);
   auto gso4 = feature(store, fe + "/feature-gso-tcpv4", false);

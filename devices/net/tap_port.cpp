@@ -82,7 +82,7 @@ std::expected<std::vector<std::unique_ptr<TapPort>>, std::string> TapPort::open_
     int hdr_size = sizeof(VnetHeader);
     if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr_size) < 0 || ::ioctl(fd.get(), TUNSETOFFLOAD, 0) < 0)
       return std::unexpected(fmt::format("tap {}: no virtio-net header support: {}", name, std::strerror(errno)));
-    ports.push_back(std::unique_ptr<TapPort>(new TapPort(std::move(fd), name)));
+    ports.push_back(std::unique_ptr<TapPort>(new TapPort(std::move(fd), name, queues > 1)));
   }
   return ports;
 }
@@ -128,6 +128,17 @@ bool TapPort::send(const VnetHeader& hdr, std::span<const iovec> frame) {
   std::copy(frame.begin(), frame.end(), iov.begin() + 1);
   const ssize_t n = ::writev(fd_.get(), iov.data(), static_cast<int>(frame.size() + 1));
   return n >= 0;  // the host stack refused it (EINVAL for a bad header, EIO when the tap is down)
+}
+
+std::expected<void, std::string> TapPort::set_in_use(bool in_use) {
+  if (!multi_queue_ || in_use == attached_) return {};
+  ifreq ifr{};
+  ifr.ifr_flags = static_cast<short>(in_use ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE);
+  if (::ioctl(fd_.get(), TUNSETQUEUE, &ifr) < 0)
+    return std::unexpected(fmt::format("tap {}: cannot {} a queue: {}", ifname_, in_use ? "attach" : "detach",
+                                       std::strerror(errno)));
+  attached_ = in_use;
+  return {};
 }
 
 RxFeatures TapPort::set_rx_offloads(bool csum, const RxFeatures& wanted) {

@@ -25,17 +25,21 @@ class TapPort final : public HostPort {
 
   bool send(const VnetHeader& hdr, std::span<const iovec> frame) override;
   RxFeatures set_rx_offloads(bool csum, const RxFeatures& wanted) override;
+  std::expected<void, std::string> set_in_use(bool in_use) override;
   std::size_t max_frame() const override { return kMaxGsoFrame; }
   void attach(Receiver*) override {}
   void add_polls(std::vector<pollfd>& fds, int& timeout_ms, bool want_rx) override;
   bool service(std::span<const pollfd> fds, Receiver& rx, unsigned budget) override;
 
  private:
-  TapPort(Fd fd, std::string ifname) : fd_(std::move(fd)), ifname_(std::move(ifname)) {}
+  TapPort(Fd fd, std::string ifname, bool multi_queue)
+      : fd_(std::move(fd)), ifname_(std::move(ifname)), multi_queue_(multi_queue) {}
   static std::expected<std::vector<std::unique_ptr<TapPort>>, std::string> open_queues(const std::string& ifname,
                                                                                        unsigned queues);
   Fd fd_;
   std::string ifname_;
+  bool multi_queue_;
+  bool attached_ = true;  // TUNSETIFF attaches; attaching twice is EINVAL
 };
 
 }  // namespace kxen::net

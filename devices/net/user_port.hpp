@@ -33,6 +33,7 @@ class UserPort final : public HostPort {
 
   bool send(const VnetHeader& hdr, std::span<const iovec> frame) override;
   RxFeatures set_rx_offloads(bool csum, const RxFeatures& wanted) override;
+  std::expected<void, std::string> set_in_use(bool) override { return {}; }  // one queue, always served
   std::size_t max_frame() const override { return mtu_ + 18; }
   void attach(Receiver* rx) override;
   void add_polls(std::vector<pollfd>& fds, int& timeout_ms, bool want_rx) override;

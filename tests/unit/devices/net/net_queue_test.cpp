@@ -54,6 +54,7 @@ class FakePort final : public HostPort {
     return true;
   }
   RxFeatures set_rx_offloads(bool, const RxFeatures& wanted) override { return wanted; }
+  std::expected<void, std::string> set_in_use(bool) override { return {}; }
   std::size_t max_frame() const override { return kMaxGsoFrame; }
   void attach(Receiver* rx) override { rx_ = rx; }
   void add_polls(std::vector<pollfd>& fds, int&, bool want_rx) override {
