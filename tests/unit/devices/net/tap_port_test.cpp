@@ -31,6 +31,7 @@ std::size_t attached_queues(const std::string& ifname) {
 
 TEST_CASE("tap port: queues out of use are detached and come back when used again", "[net][tap]") {
   // A multi-queue tap that lives as long as this fd, as `ip tuntap add ... multi_queue` would make.
+  INFO("makes a tap: needs /dev/net/tun and CAP_NET_ADMIN (root, as tests/run-all runs)");
   Fd owner(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
   REQUIRE(owner.valid());
   ifreq ifr{};

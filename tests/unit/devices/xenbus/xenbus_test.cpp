@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <memory>
 #include <sstream>
 
 #include "xenbus/xenbus.hpp"
@@ -154,13 +155,20 @@ TEST_CASE("junk in the frontend's state node is ignored", "[xenbus]") {
 TEST_CASE("a frontend rewriting junk into its state node cannot flood the log", "[xenbus]") {
   World w;
   std::ostringstream out;
-  const auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("count", std::make_shared<spdlog::sinks::ostream_sink_st>(out)));
-  for (int i = 0; i < 1000; ++i) {
-    REQUIRE(w.store.write(w.frontend + "/state", fmt::format("junk{}", i)));
-    w.bus.process_pending();
+  {
+    // The default logger writes into `out` only while this scope lives, even when a REQUIRE throws.
+    struct LogInto {
+      std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+      explicit LogInto(std::ostream& os) {
+        spdlog::set_default_logger(std::make_shared<spdlog::logger>("count", std::make_shared<spdlog::sinks::ostream_sink_st>(os)));
+      }
+      ~LogInto() { spdlog::set_default_logger(previous); }
+    } capture(out);
+    for (int i = 0; i < 1000; ++i) {
+      REQUIRE(w.store.write(w.frontend + "/state", fmt::format("junk{}", i)));
+      w.bus.process_pending();
+    }
   }
-  spdlog::set_default_logger(previous);
   const std::string text = out.str();
   std::size_t lines = 0;
   for (auto at = text.find("the frontend wrote state"); at != std::string::npos; at = text.find("the frontend wrote state", at + 1)) ++lines;
