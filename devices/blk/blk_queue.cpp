@@ -240,6 +240,7 @@ void BlkQueue::fail_ring(std::string_view why) {
 }
 
 void BlkQueue::drain_in_flight() {
+  io_.cancel_discards();  // a whole-disk discard could otherwise hold stop() for minutes
   for (int waits = 0; io_.in_flight() != 0 && waits < 3000; ++waits) {
     pollfd fd{io_.completion_fd(), POLLIN, 0};
     ::poll(&fd, 1, 10);

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <vector>
 
 #include <fmt/format.h>
@@ -84,6 +85,7 @@ struct IoQueue::State {
   std::vector<std::uint32_t> free_slots;
   std::vector<std::uint32_t> ready;    // completed without the kernel, not yet reaped
   std::vector<std::uint32_t> reaping;  // the `ready` batch being reported by reap()
+  std::deque<std::uint32_t> discards;  // block-device discards: chunks still to do, oldest first
   std::size_t reaping_pos = 0;
   unsigned cqe_budget = 0;  // CQEs this reap() may harvest: a bound, as resubmits add more
   RateLimit error_log;
@@ -104,6 +106,7 @@ struct IoQueue::State {
   bool issue(std::uint32_t i);
   int transfer_now(std::uint32_t i);
   bool run_now(std::uint32_t i);
+  void discard_chunk();
   std::optional<int> step(std::uint32_t i, int res);
   std::optional<int> on_cqe(std::uint32_t i, int res);
   Completion finish(std::uint32_t i, int result);
@@ -266,7 +269,7 @@ std::optional<int> IoQueue::State::step(std::uint32_t i, int res) {
 
 IoQueue::Completion IoQueue::State::finish(std::uint32_t i, int result) {
   const Slot& s = slots[i];
-  if (result < 0 && error_log.allow())
+  if (result < 0 && result != -ECANCELED && error_log.allow())
     spdlog::warn("blk {}: {} at byte {} failed: {}", path, op_name(s.op), s.offset,
                  std::strerror(-result));
   free_slots.push_back(i);
@@ -360,8 +363,10 @@ bool IoQueue::queue_discard(std::uint64_t offset, std::uint64_t length, Tag tag)
   if (st.fails(offset, length)) return st.complete_now(*i, -EIO);
   if (length == 0) return st.complete_now(*i, 0);
   if (st.block_device) {  // io_uring in Linux 6.1 has no discard opcode for block devices
-    std::uint64_t range[2] = {offset, length};
-    return st.complete_now(*i, ::ioctl(st.fd, BLKDISCARD, range) == 0 ? 0 : -errno);
+    st.slots[*i].remaining = length;
+    st.discards.push_back(*i);
+    ::eventfd_write(st.eventfd.get(), 1);  // the poller's reap does the first chunk
+    return true;
   }
   if (st.sync) {
     const int rc = ::fallocate(st.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -377,8 +382,34 @@ bool IoQueue::queue_discard(std::uint64_t offset, std::uint64_t length, Tag tag)
 }
 
 int IoQueue::submit() {
+  state_->discard_chunk();
   if (io_uring_sq_ready(&state_->ring) == 0) return 0;
   return io_uring_submit(&state_->ring);
+}
+
+// BLKDISCARD blocks the calling thread for as long as the device takes: one bounded chunk per
+// call, and the eventfd set while more remain, so the I/O thread polls stop and its ring between.
+void IoQueue::State::discard_chunk() {
+  if (discards.empty()) return;
+  const std::uint32_t i = discards.front();
+  Slot& s = slots[i];
+  std::uint64_t range[2] = {s.offset, std::min(s.remaining, kDiscardChunkBytes)};
+  const int result = ::ioctl(fd, BLKDISCARD, range) == 0 ? 0 : -errno;
+  if (result == 0) {
+    s.offset += range[1];
+    s.remaining -= range[1];
+  }
+  if (result < 0 || s.remaining == 0) {
+    discards.pop_front();
+    complete_now(i, result);
+  }
+  if (!discards.empty()) ::eventfd_write(eventfd.get(), 1);
+}
+
+void IoQueue::cancel_discards() {
+  State& st = *state_;
+  for (const std::uint32_t i : st.discards) st.complete_now(i, -ECANCELED);
+  st.discards.clear();
 }
 
 // Clears the eventfd before harvesting, so a completion that lands afterwards wakes poll().

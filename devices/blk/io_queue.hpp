@@ -37,6 +37,7 @@ class IoQueue final {
   using Tag = std::uint64_t;
   static constexpr unsigned kMaxDepth = 1024;
   static constexpr std::size_t kMaxIovecs = 256;  // Linux blkback's max indirect segments
+  static constexpr std::uint64_t kDiscardChunkBytes = std::uint64_t{64} << 20;
 
   static std::expected<IoQueue, std::string> create(const DiskImage& disk, unsigned depth);
 
@@ -62,12 +63,16 @@ class IoQueue final {
   // not covered: like blkif, the caller waits for the writes it cares about first.
   // With cache=unsafe it completes at once without syncing.
   bool queue_flush(Tag tag);
-  // Files: punch a hole (reads return zeros, blocks are freed); block devices: BLKDISCARD,
-  // done synchronously here. -EOPNOTSUPP when the disk does not support discard.
+  // Files: punch a hole (reads return zeros, blocks are freed); block devices: BLKDISCARD on
+  // the calling thread, kDiscardChunkBytes per submit(), the completion eventfd kept readable
+  // until the last chunk. -EOPNOTSUPP when the disk does not support discard.
   bool queue_discard(std::uint64_t offset, std::uint64_t length, Tag tag);
+  // Ends the block-device discards not yet done with -ECANCELED (the queue is stopping).
+  void cancel_discards();
 
-  // Hands everything queued to the kernel in one io_uring_submit; returns the number submitted
-  // or a negative errno (the requests stay queued; call again later).
+  // Hands everything queued to the kernel in one io_uring_submit, after the next chunk of a
+  // block-device discard; returns the number submitted or a negative errno (the requests stay
+  // queued; call again later).
   int submit();
 
   // Reports every ready completion as done(tag, result) and returns how many. `done` may queue

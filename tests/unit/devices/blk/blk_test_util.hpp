@@ -4,12 +4,16 @@
 #include "../../boot/temp_dir.hpp"
 #include "blk/io_queue.hpp"
 
+#include <fcntl.h>
+#include <linux/loop.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <stdexcept>
 #include <string>
 
 namespace kxen::blk::test {
@@ -28,6 +32,31 @@ inline DiskOptions options_for(const std::string& path) {
   o.path = path;
   return o;
 }
+
+// A loop block device over `backing`, detached on destruction. Needs /dev/loop-control and
+// CAP_SYS_ADMIN (root, as tests/run-all runs).
+class LoopDevice {
+ public:
+  explicit LoopDevice(const std::string& backing) {
+    const Fd control(::open("/dev/loop-control", O_RDWR | O_CLOEXEC));
+    const Fd file(::open(backing.c_str(), O_RDWR | O_CLOEXEC));
+    const int n = control.valid() ? ::ioctl(control.get(), LOOP_CTL_GET_FREE) : -1;
+    if (!file.valid() || n < 0)
+      throw std::runtime_error("cannot get a loop device: this test needs /dev/loop-control as root");
+    path_ = "/dev/loop" + std::to_string(n);
+    device_ = Fd(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
+    if (!device_.valid() || ::ioctl(device_.get(), LOOP_SET_FD, file.get()) != 0)
+      throw std::runtime_error("cannot attach " + backing + " to " + path_);
+  }
+  ~LoopDevice() { ::ioctl(device_.get(), LOOP_CLR_FD, 0); }
+  LoopDevice(const LoopDevice&) = delete;
+  LoopDevice& operator=(const LoopDevice&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  Fd device_;
+};
 
 // Polls the completion eventfd and reaps until `count` tags completed; fails after 5 s.
 inline std::map<IoQueue::Tag, int> wait_for(IoQueue& queue, std::size_t count) {

@@ -276,3 +276,84 @@ TEST_CASE("io queue: the reap callback may queue into the slot it just freed", "
   CHECK(seen == std::vector<IoQueue::Tag>{1, 2, 3, 4});
   CHECK(f.queue->in_flight() == 0);
 }
+
+namespace {
+
+// A sparse 160 MiB file with 1 MiB of data at 0, 70 MiB and 150 MiB: one in each 64 MiB chunk.
+constexpr std::uint64_t kMiB = 1 << 20;
+constexpr std::uint64_t kLoopBytes = 160 * kMiB;
+constexpr std::uint64_t kDataAt[] = {0, 70 * kMiB, 150 * kMiB};
+
+std::string make_sparse_backing(const TempDir& dir) {
+  const std::string path = dir.file("loop.img");
+  const Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  REQUIRE(fd.valid());
+  REQUIRE(::ftruncate(fd.get(), static_cast<off_t>(kLoopBytes)) == 0);
+  const std::vector<char> data(kMiB, 'q');
+  for (const std::uint64_t at : kDataAt)
+    REQUIRE(::pwrite(fd.get(), data.data(), data.size(), static_cast<off_t>(at)) == static_cast<ssize_t>(kMiB));
+  REQUIRE(::fsync(fd.get()) == 0);
+  return path;
+}
+
+bool allocated_at(const std::string& path, std::uint64_t offset) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const off_t data = ::lseek(fd.get(), static_cast<off_t>(offset), SEEK_DATA);
+  return data >= 0 && static_cast<std::uint64_t>(data) < offset + kMiB;
+}
+
+}  // namespace
+
+TEST_CASE("io queue: a block device's discard runs in bounded chunks, and a stopping queue cancels the rest", "[blk]") {
+  TempDir dir;
+  const std::string backing = make_sparse_backing(dir);
+  std::optional<kxen::blk::test::LoopDevice> loop;
+  try {
+    loop.emplace(backing);
+  } catch (const std::exception& e) {
+    FAIL(e.what());
+  }
+  auto options = options_for(loop->path());
+  options.aio = GENERATE(DiskOptions::Aio::io_uring, DiskOptions::Aio::sync);
+  auto image = DiskImage::open(options);
+  REQUIRE(image.has_value());
+  REQUIRE(image->is_block_device());
+  REQUIRE(image->discard_supported());
+  auto queue = IoQueue::create(*image, 4);
+  REQUIRE(queue.has_value());
+  static_assert(kLoopBytes > 2 * IoQueue::kDiscardChunkBytes && kLoopBytes <= 3 * IoQueue::kDiscardChunkBytes);
+
+  const bool finish = GENERATE(true, false);
+  REQUIRE(queue->queue_discard(0, kLoopBytes, 1));
+  std::size_t reaped = 0;
+  int result = 1;
+  auto take = [&](IoQueue::Tag tag, int r) {
+    CHECK(tag == 1);
+    result = r;
+    ++reaped;
+  };
+  // Each poll-and-reap does one chunk; the completion fd stays readable until the last.
+  pollfd p{queue->completion_fd(), POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 0) == 1);
+  CHECK(queue->reap(take) == 0);
+  CHECK(queue->in_flight() == 1);
+  CHECK_FALSE(allocated_at(backing, kDataAt[0]));  // the first chunk is done
+  CHECK(allocated_at(backing, kDataAt[1]));
+  CHECK(allocated_at(backing, kDataAt[2]));
+  if (finish) {
+    for (int round = 0; reaped == 0 && round < 10; ++round) {
+      REQUIRE(::poll(&p, 1, 0) == 1);
+      queue->reap(take);
+    }
+    CHECK(result == 0);
+    CHECK_FALSE(allocated_at(backing, kDataAt[1]));
+    CHECK_FALSE(allocated_at(backing, kDataAt[2]));
+  } else {
+    queue->cancel_discards();
+    queue->reap(take);
+    CHECK(result == -ECANCELED);
+    CHECK(allocated_at(backing, kDataAt[2]));  // the rest was never discarded
+  }
+  CHECK(reaped == 1);
+  CHECK(queue->in_flight() == 0);
+}
