@@ -261,13 +261,19 @@ std::span<const iovec> NetQueue::buffers() {
   return rx_iov_;
 }
 
-void NetQueue::received(const VnetHeader& hdr, std::size_t length) {
+// ready() checked the first rx_need_ buffers only: a frame needing more (a port returning more
+// than max_frame()) would land in buffers never checked, so it is dropped.
+std::optional<RxLayout> NetQueue::fitting_layout(const VnetHeader& hdr, std::size_t length) {
   auto layout = rx_layout(hdr, length, parts_.rx_features);
-  if (!layout || layout->slots() > posted_.size()) {
-    KXEN_GUEST_WARN("{}: rx frame dropped: {}", parts_.label, layout ? "too large" : layout.error());
-    ++parts_.stats->rx_dropped;
-    return;  // the buffers stay posted for the next frame
-  }
+  if (layout && layout->slots() <= std::min<std::size_t>(rx_need_, posted_.size())) return *layout;
+  KXEN_GUEST_WARN("{}: rx frame of {} bytes dropped: {}", parts_.label, length, layout ? "too large" : layout.error());
+  ++parts_.stats->rx_dropped;
+  return std::nullopt;  // the buffers stay posted for the next frame
+}
+
+void NetQueue::received(const VnetHeader& hdr, std::size_t length) {
+  const auto layout = fitting_layout(hdr, length);
+  if (!layout) return;
   if (gso_possible_ && !layout->gso) {
     // Read as if for GSO (the slot after the first skipped); without it the chunks move down.
     for (unsigned chunk = 1; chunk < layout->data_slots; ++chunk) std::memcpy(rx_page(chunk), rx_page(chunk + 1), kXenPageSize);
@@ -276,11 +282,8 @@ void NetQueue::received(const VnetHeader& hdr, std::size_t length) {
 }
 
 void NetQueue::received_copy(const VnetHeader& hdr, std::span<const std::byte> frame) {
-  auto layout = rx_layout(hdr, frame.size(), parts_.rx_features);
-  if (!layout || layout->slots() > posted_.size()) {
-    ++parts_.stats->rx_dropped;
-    return;
-  }
+  const auto layout = fitting_layout(hdr, frame.size());
+  if (!layout) return;
   const std::size_t first_data = 0;
   for (unsigned chunk = 0; chunk < layout->data_slots; ++chunk) {
     const std::size_t slot = chunk == 0 ? first_data : chunk + (layout->gso ? 1 : 0);

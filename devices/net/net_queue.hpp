@@ -72,6 +72,7 @@ class NetQueue final : private HostPort::Receiver {
   std::span<const iovec> buffers() override;
   void received(const VnetHeader& hdr, std::size_t length) override;
   void received_copy(const VnetHeader& hdr, std::span<const std::byte> frame) override;
+  std::optional<RxLayout> fitting_layout(const VnetHeader& hdr, std::size_t length);
   void dropped() override { ++parts_.stats->rx_dropped; }
   // The page of posted buffer `index` (its mapping is known to be good).
   std::byte* rx_page(std::size_t index) { return posted_[index].mapping->writable_data().data(); }

@@ -55,6 +55,8 @@ TxVerdict TxDecoder::extra(const netif_tx_request_t& slot) {
       drop_ = drop_.value_or(fmt::format("GSO type {} is not TCPv4/TCPv6", e.u.gso.type));
     else if (e.u.gso.size == 0)
       drop_ = drop_.value_or(std::string("GSO with an MSS of 0"));
+    else if (e.u.gso.size == 0xFFFF)  // Linux's GSO_BY_FRAGS: the host kernel would not cut TCP by it
+      drop_ = drop_.value_or(std::string("GSO with an MSS of 65535"));
   }
   // Multicast filter and hash extras are accepted and ignored (nothing is advertised for them).
   if (e.flags & XEN_NETIF_EXTRA_FLAG_MORE) return TxVerdict::kNeedMore;

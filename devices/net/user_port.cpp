@@ -18,6 +18,21 @@ namespace {
 // Bytes of frames one NIC holds for a guest that has no rx buffer posted (about 700 full frames).
 constexpr std::size_t kBacklogLimit = 1 << 20;
 
+// Slirp opens a host socket for each guest TCP connection, UDP flow and ping, with no limit of
+// its own: above this many, a guest's frames that may open one are refused.
+constexpr std::size_t kMaxHostSockets = 256;
+constexpr std::uint8_t kTcpSyn = 0x02;
+
+// A TCP segment without SYN finds its socket or gets a reset, and ARP and other non-IP frames
+// never reach a socket; UDP, ICMP, IP fragments (reassembled by slirp) and SYNs may open one.
+bool may_open_host_socket(std::span<const std::byte> frame) {
+  if (const auto l4 = parse_l4(frame); l4 && l4->protocol == IPPROTO_TCP)
+    return (std::to_integer<std::uint8_t>(frame[l4->l4_offset + 13u]) & kTcpSyn) != 0;
+  if (frame.size() < 14) return false;
+  const unsigned type = std::to_integer<unsigned>(frame[12]) << 8 | std::to_integer<unsigned>(frame[13]);
+  return type == 0x0800 || type == 0x86dd;
+}
+
 std::int64_t now_ns() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -69,8 +84,13 @@ struct SlirpCallbacks {
     std::erase_if(timers, [timer](const auto& t) { return t.get() == timer; });
   }
   static void timer_mod(void* timer, int64_t expire_ms, void*) { static_cast<UserPort::Timer*>(timer)->expire_ms = expire_ms; }
-  static void register_poll_fd(int, void*) {}
-  static void unregister_poll_fd(int, void*) {}
+  // Slirp announces most host sockets as it opens and closes them; host_sockets() also takes
+  // the last poll set's size, which covers any it does not.
+  static void register_poll_fd(int, void* opaque) { ++port(opaque).registered_sockets_; }
+  static void unregister_poll_fd(int, void* opaque) {
+    auto& p = port(opaque);
+    if (p.registered_sockets_ > 0) --p.registered_sockets_;
+  }
   static void notify(void*) {}
   static int add_poll(int fd, int events, void* opaque) {
     auto& p = port(opaque);
@@ -132,6 +152,10 @@ bool UserPort::send(const VnetHeader& hdr, std::span<const iovec> frame) {
     tx_buffer_.insert(tx_buffer_.end(), p, p + v.iov_len);
   }
   if (hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE || !finish_checksum(tx_buffer_, hdr)) return false;
+  if (host_sockets() >= kMaxHostSockets && may_open_host_socket(tx_buffer_)) {
+    KXEN_GUEST_WARN("net user: {} host sockets are open: a frame that may open another is refused", host_sockets());
+    return false;
+  }
   slirp_input(slirp_, reinterpret_cast<const std::uint8_t*>(tx_buffer_.data()), static_cast<int>(tx_buffer_.size()));
   return true;
 }
@@ -156,6 +180,7 @@ void UserPort::add_polls(std::vector<pollfd>& fds, int& timeout_ms, bool want_rx
   fill_fds_ = &fds;
   fill_base_ = fds.size();
   slirp_pollfds_fill(slirp_, &timeout, SlirpCallbacks::add_poll, this);
+  polled_sockets_ = fds.size() - fill_base_;
   fill_fds_ = nullptr;
   const std::int64_t now = now_ns() / 1000000;
   for (const auto& t : timers_) {

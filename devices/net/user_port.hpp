@@ -8,6 +8,7 @@
 // Slirp is not thread-safe: only the thread of the one queue attached to it drives it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <expected>
@@ -48,6 +49,7 @@ class UserPort final : public HostPort {
   UserPort() = default;
   friend struct SlirpCallbacks;
   void deliver(std::span<const std::byte> frame);
+  std::size_t host_sockets() const { return std::max(registered_sockets_, polled_sockets_); }
   void flush_backlog();
   void run_timers();
 
@@ -62,6 +64,8 @@ class UserPort final : public HostPort {
   std::vector<pollfd>* fill_fds_ = nullptr;  // during add_polls
   std::size_t fill_base_ = 0;
   std::span<const pollfd> polled_;            // during service
+  std::size_t registered_sockets_ = 0;        // opened by slirp and not yet closed
+  std::size_t polled_sockets_ = 0;            // in the last poll set
 };
 
 }  // namespace kxen::net

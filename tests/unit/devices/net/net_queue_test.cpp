@@ -55,7 +55,7 @@ class FakePort final : public HostPort {
   }
   RxFeatures set_rx_offloads(bool, const RxFeatures& wanted) override { return wanted; }
   std::expected<void, std::string> set_in_use(bool) override { return {}; }
-  std::size_t max_frame() const override { return kMaxGsoFrame; }
+  std::size_t max_frame() const override { return max_frame_bytes; }
   void attach(Receiver* rx) override { rx_ = rx; }
   void add_polls(std::vector<pollfd>& fds, int&, bool want_rx) override {
     if (want_rx) fds.push_back({ready_fd_.get(), POLLIN, 0});
@@ -87,6 +87,7 @@ class FakePort final : public HostPort {
     kick();
   }
   bool echo = false;  // send() hands each frame straight back as received
+  std::size_t max_frame_bytes = kMaxGsoFrame;  // what the port promises; inject() may break it
   std::vector<SentFrame> sent() {
     std::lock_guard lock(mutex_);
     return sent_;
@@ -126,7 +127,8 @@ struct NetWorld {
   NetStats stats;
   std::unique_ptr<NetQueue> queue;
 
-  explicit NetWorld(RxFeatures features = RxFeatures{true, true, true}) {
+  explicit NetWorld(RxFeatures features = RxFeatures{true, true, true}, std::size_t max_frame = kMaxGsoFrame) {
+    port.max_frame_bytes = max_frame;
     grants.grant_v1(kTxRingRef, GTF_permit_access, 0, kTxRingGfn);
     grants.grant_v1(kRxRingRef, GTF_permit_access, 0, kRxRingGfn);
     for (grant_ref_t i = 0; i < 20; ++i)
@@ -345,6 +347,29 @@ TEST_CASE("net queue: a refused rx grant is answered with an error, the frame go
   CHECK(r[0].status == NETIF_RSP_ERROR);
   CHECK(r[1].id == 1);
   CHECK(r[1].status == 70);
+}
+
+TEST_CASE("net queue: a frame longer than the port promised is dropped, not put in unchecked buffers", "[net][threads]") {
+  NetWorld w(RxFeatures{false, false, true}, 1514);  // one buffer per frame is all that is checked
+  w.grants.grant_v1(kRxDataRef + 1, 0, 0, kRxDataGfn + 1);  // buffer 1: access revoked
+  w.post_rx(kRxBuffers);
+  const auto jumbo = pattern(9014, 6);
+  SECTION("read into the buffers") { w.port.inject(VnetHeader{}, jumbo); }
+  SECTION("copied by the port") {
+    w.port.echo = true;
+    for (unsigned page = 0; page < 3; ++page)
+      std::memcpy(w.page(kTxDataGfn + page), jumbo.data() + page * 4096, std::min<std::size_t>(4096, 9014 - page * 4096));
+    w.push_tx({txreq(0, 0, 9014, 1, NETTXF_more_data), txreq(1, 0, 4096, 2, NETTXF_more_data), txreq(2, 0, 822, 3)});
+    CHECK(w.tx_responses(3)[0].status == NETIF_RSP_OKAY);
+  }
+  const auto small = pattern(60, 7);
+  w.port.inject(VnetHeader{}, small);  // the next frame takes buffer 0, which is still posted
+  const auto r = w.rx_responses(1);
+  CHECK(r[0].id == 0);
+  CHECK(r[0].status == 60);
+  CHECK(std::memcmp(w.page(kRxDataGfn), small.data(), small.size()) == 0);
+  CHECK(w.stats.rx_dropped == 1);
+  CHECK(w.stats.rx_packets == 1);
 }
 
 TEST_CASE("net queue: a wild req_prod disables the queue; stop still works", "[net][threads]") {

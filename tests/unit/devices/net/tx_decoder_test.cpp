@@ -117,6 +117,11 @@ TEST_CASE("tx decoder: hostile packets are dropped with every response owed", "[
     REQUIRE(d.feed(gso_extra(XEN_NETIF_GSO_TYPE_TCPV4, 0)) == TxVerdict::kDrop);
     CHECK(d.take().responses.size() == 2);
   }
+  SECTION("GSO with an MSS of 65535, the host's GSO_BY_FRAGS") {
+    CHECK(d.feed(slot(1, 0, 100, 1, NETTXF_extra_info | NETTXF_csum_blank)) == TxVerdict::kNeedMore);
+    REQUIRE(d.feed(gso_extra(XEN_NETIF_GSO_TYPE_TCPV6, 0xFFFF)) == TxVerdict::kDrop);
+    CHECK(d.take().responses.size() == 2);
+  }
   SECTION("GSO of an unknown type") {
     CHECK(d.feed(slot(1, 0, 100, 1, NETTXF_extra_info | NETTXF_csum_blank)) == TxVerdict::kNeedMore);
     REQUIRE(d.feed(gso_extra(7, 1400)) == TxVerdict::kDrop);
