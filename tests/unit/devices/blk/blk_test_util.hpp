@@ -40,13 +40,16 @@ class LoopDevice {
   explicit LoopDevice(const std::string& backing) {
     const Fd control(::open("/dev/loop-control", O_RDWR | O_CLOEXEC));
     const Fd file(::open(backing.c_str(), O_RDWR | O_CLOEXEC));
-    const int n = control.valid() ? ::ioctl(control.get(), LOOP_CTL_GET_FREE) : -1;
-    if (!file.valid() || n < 0)
-      throw std::runtime_error("cannot get a loop device: this test needs /dev/loop-control as root");
-    path_ = "/dev/loop" + std::to_string(n);
-    device_ = Fd(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
-    if (!device_.valid() || ::ioctl(device_.get(), LOOP_SET_FD, file.get()) != 0)
-      throw std::runtime_error("cannot attach " + backing + " to " + path_);
+    // Another process may take the free device between the two calls (EBUSY): ask again.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      const int n = control.valid() ? ::ioctl(control.get(), LOOP_CTL_GET_FREE) : -1;
+      if (!file.valid() || n < 0)
+        throw std::runtime_error("cannot get a loop device: this test needs /dev/loop-control as root");
+      path_ = "/dev/loop" + std::to_string(n);
+      device_ = Fd(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
+      if (device_.valid() && ::ioctl(device_.get(), LOOP_SET_FD, file.get()) == 0) return;
+    }
+    throw std::runtime_error("cannot attach " + backing + " to a loop device");
   }
   ~LoopDevice() { ::ioctl(device_.get(), LOOP_CLR_FD, 0); }
   LoopDevice(const LoopDevice&) = delete;
