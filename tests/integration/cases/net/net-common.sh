@@ -123,7 +123,7 @@ INIT
 
 # net_transfer NAME SIZE BIND GUEST-URL KXEN-RUN-ARGS...: boots the guest (blk_start), serves
 # /down on BIND:8081 and fetches GUEST-URL until the guest is done, waits for kxen (blk_wait);
-# the host's lines go to NAME.host.
+# the host's lines go to NAME.host. With net_host_tap=TAP set, they include TAP's attached queues.
 net_transfer() {
     tname=$1
     tsize=$2
@@ -133,7 +133,7 @@ net_transfer() {
     blk_start "$tname" "$@"
     # Bounded well inside the case's timeout, so a stalled transfer still reports its checks.
     python3 "$net_host" transfer --console "$console" --bind "$tbind" --guest "$turl" \
-        --size "$tsize" --timeout 300 >"$tname.host" 2>&1
+        --size "$tsize" --timeout 300 ${net_host_tap:+--tap "$net_host_tap"} >"$tname.host" 2>&1
     blk_wait 60
     [ "$status" -eq 0 ] || show_tails
     cat "$tname.host"

@@ -3,9 +3,11 @@ guest over HTTP, fetches the guest's file from its busybox httpd once the guest 
 and prints what it saw as KEY=VALUE lines (SHA-256s, sizes, errors).
 
     python3 net_host.py transfer --console FILE --bind ADDR --guest URL --size BYTES [--timeout S]
+                                 [--tap NAME]
 
 The guest's console FILE is watched for a line "KXEN-NET-READY"; the guest then finds
-/down (SIZE random bytes) and /done (served only after the fetch of URL ended) on ADDR:8081."""
+/down (SIZE random bytes) and /done (served only after the fetch of URL ended) on ADDR:8081.
+With --tap, the tap's queues attached at that moment (its tx-N entries in sysfs) are printed."""
 
 import argparse
 import hashlib
@@ -61,6 +63,9 @@ def transfer(args: argparse.Namespace) -> int:
         if not wait_for_line(Path(args.console), "KXEN-NET-READY", args.timeout):
             print("HOST-ERROR=the guest never said KXEN-NET-READY", flush=True)
             return 1
+        if args.tap:
+            queues = sorted(Path(f"/sys/class/net/{args.tap}/queues").glob("tx-*"))
+            print(f"HOST-TAP-QUEUES={len(queues)}", flush=True)
         start = time.monotonic()
         try:
             with urllib.request.urlopen(args.guest, timeout=args.timeout) as reply:
@@ -86,6 +91,7 @@ def main() -> int:
     t.add_argument("--guest", required=True)
     t.add_argument("--size", type=int, default=16 << 20)
     t.add_argument("--timeout", type=float, default=600)
+    t.add_argument("--tap")
     args = parser.parse_args()
     return transfer(args)
 
