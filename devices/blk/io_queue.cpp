@@ -85,7 +85,7 @@ struct IoQueue::State {
   std::vector<std::uint32_t> free_slots;
   std::vector<std::uint32_t> ready;    // completed without the kernel, not yet reaped
   std::vector<std::uint32_t> reaping;  // the `ready` batch being reported by reap()
-  std::deque<std::uint32_t> discards;  // block-device discards: chunks still to do, oldest first
+  std::deque<std::uint32_t> discards;  // discards done on this thread: chunks still to do, oldest first
   std::size_t reaping_pos = 0;
   unsigned cqe_budget = 0;  // CQEs this reap() may harvest: a bound, as resubmits add more
   RateLimit error_log;
@@ -362,16 +362,12 @@ bool IoQueue::queue_discard(std::uint64_t offset, std::uint64_t length, Tag tag)
   if (offset > INT64_MAX || length > INT64_MAX - offset) return st.complete_now(*i, -EINVAL);
   if (st.fails(offset, length)) return st.complete_now(*i, -EIO);
   if (length == 0) return st.complete_now(*i, 0);
-  if (st.block_device) {  // io_uring in Linux 6.1 has no discard opcode for block devices
+  // io_uring in Linux 6.1 has no discard opcode for block devices; aio=sync does its own.
+  if (st.block_device || st.sync) {
     st.slots[*i].remaining = length;
     st.discards.push_back(*i);
     ::eventfd_write(st.eventfd.get(), 1);  // the poller's reap does the first chunk
     return true;
-  }
-  if (st.sync) {
-    const int rc = ::fallocate(st.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                               static_cast<off_t>(offset), static_cast<off_t>(length));
-    return st.complete_now(*i, rc == 0 ? 0 : -errno);
   }
   io_uring_sqe* sqe = st.next_sqe();
   if (sqe == nullptr) return st.complete_now(*i, -EBUSY);
@@ -387,14 +383,18 @@ int IoQueue::submit() {
   return io_uring_submit(&state_->ring);
 }
 
-// BLKDISCARD blocks the calling thread for as long as the device takes: one bounded chunk per
-// call, and the eventfd set while more remain, so the I/O thread polls stop and its ring between.
+// A discard done here blocks the calling thread for as long as the device or file system takes:
+// one bounded chunk per call, and the eventfd set while more remain, so the I/O thread polls
+// stop and its ring between chunks.
 void IoQueue::State::discard_chunk() {
   if (discards.empty()) return;
   const std::uint32_t i = discards.front();
   Slot& s = slots[i];
   std::uint64_t range[2] = {s.offset, std::min(s.remaining, kDiscardChunkBytes)};
-  const int result = ::ioctl(fd, BLKDISCARD, range) == 0 ? 0 : -errno;
+  const int rc = block_device ? ::ioctl(fd, BLKDISCARD, range)
+                              : ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                            static_cast<off_t>(range[0]), static_cast<off_t>(range[1]));
+  const int result = rc == 0 ? 0 : -errno;
   if (result == 0) {
     s.offset += range[1];
     s.remaining -= range[1];

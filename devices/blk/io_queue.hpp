@@ -63,11 +63,12 @@ class IoQueue final {
   // not covered: like blkif, the caller waits for the writes it cares about first.
   // With cache=unsafe it completes at once without syncing.
   bool queue_flush(Tag tag);
-  // Files: punch a hole (reads return zeros, blocks are freed); block devices: BLKDISCARD on
-  // the calling thread, kDiscardChunkBytes per submit(), the completion eventfd kept readable
-  // until the last chunk. -EOPNOTSUPP when the disk does not support discard.
+  // Files: punch a hole (reads return zeros, blocks are freed); block devices: BLKDISCARD.
+  // -EOPNOTSUPP when the disk does not support discard. Those done on the calling thread (block
+  // devices, aio=sync) go kDiscardChunkBytes per submit(), the completion eventfd kept readable
+  // until the last chunk.
   bool queue_discard(std::uint64_t offset, std::uint64_t length, Tag tag);
-  // Ends the block-device discards not yet done with -ECANCELED (the queue is stopping).
+  // Ends the discards still waiting for their chunks with -ECANCELED (the queue is stopping).
   void cancel_discards();
 
   // Hands everything queued to the kernel in one io_uring_submit, after the next chunk of a
