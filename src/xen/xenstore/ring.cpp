@@ -226,7 +226,23 @@ bool XenStoreRing::handle_one(bool& produced) {
 }
 
 bool XenStoreRing::process() {
-  std::lock_guard process_lock(process_mutex_);
+  // A vCPU never waits for another: a kick that finds the ring being served is left to the
+  // server, which looks for new kicks after it unlocks.
+  bool produced = false;
+  kicked_.store(true);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  while (kicked_.load()) {
+    std::unique_lock lock(process_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return produced;
+    kicked_.store(false);
+    produced |= process_locked();
+    lock.unlock();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  return produced;
+}
+
+bool XenStoreRing::process_locked() {
   bool produced = false;
   {
     std::lock_guard lock(shared_->mutex);

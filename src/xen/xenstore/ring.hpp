@@ -6,6 +6,7 @@
 // Shared::mutex). notify is always called with no lock of ours held.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <expected>
 #include <functional>
@@ -32,7 +33,9 @@ class XenStoreRing final {
   XenStoreRing& operator=(const XenStoreRing&) = delete;
 
   // Handles a reconnect request, consumes and answers requests and flushes queued output.
-  // Returns whether it consumed or produced anything, so the caller signals the guest.
+  // Returns whether it consumed or produced anything, so the caller signals the guest. Never
+  // waits for another thread's process(): that call serves this one's kick too and returns true
+  // for it, so a call that found the ring busy returns false.
   // Watch events raised from other threads outside process() call notify themselves.
   // In-process watch callbacks fired by the guest's requests run inside process(), on the
   // caller's thread: they must not call process() and should hand slow work to their own thread.
@@ -53,9 +56,11 @@ class XenStoreRing final {
   enum class Input { none, message, error };
   Input read_input(std::string& message, bool& consumed);
   bool handle_one(bool& produced);
+  bool process_locked();
   void reconnect();
 
   std::mutex process_mutex_;
+  std::atomic<bool> kicked_{false};  // a process() call since the server last looked
   std::shared_ptr<Shared> shared_;  // also held (weakly) by the store's watch sink
   Protocol protocol_;
   std::string partial_;             // a request being assembled across calls

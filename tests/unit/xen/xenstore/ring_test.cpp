@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -263,4 +264,33 @@ TEST_CASE("xenstore ring queues a bounded amount however many events one commit 
   REQUIRE(after.size() > 1);
   CHECK(after[0].header.type == XS_TRANSACTION_END);  // the reply comes before its events
   CHECK(after[1].header.type == XS_WATCH_EVENT);
+}
+
+TEST_CASE("xenstore ring: a kick while another thread serves the ring returns at once, and its request is served",
+          "[xenstore][threads]") {
+  RingFixture f;
+  std::atomic<bool> armed{false}, inner_returned{false}, inner_result{true};
+  std::thread inner;
+  // The in-process watch runs inside process(), on the serving thread: the ring is busy then.
+  const auto id = f.store.watch("/local/domain/1/trigger", [&](std::string_view) {
+    if (!armed.exchange(false)) return;
+    f.guest.send(request(XS_READ, "k\0"s, 42));
+    inner = std::thread([&] {
+      inner_result = f.ring->process();  // another vCPU's kick
+      inner_returned = true;
+    });
+    for (int i = 0; i < 200 && !inner_returned; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+  REQUIRE(id);
+  armed = true;
+  f.guest.send(request(XS_WRITE, "trigger\0x"s, 41));
+  CHECK(f.ring->process());
+  CHECK(inner_returned);       // it did not wait for the serving thread
+  CHECK_FALSE(inner_result);   // and left its kick to it
+  inner.join();
+  const auto replies = f.guest.replies();
+  REQUIRE(replies.size() == 2);  // the serving thread answered the kick it was handed
+  CHECK(replies[0].header.req_id == 41);
+  CHECK(replies[1].header.req_id == 42);
+  f.store.unwatch(*id);
 }
