@@ -2,11 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kxen/log.hpp"
+
 namespace kxen {
 
 bool KvmXenAccel::vm_attr(const kvm_xen_hvm_attr& attr) {
   auto r = vm_.set_xen_attr(attr);
-  if (!r) spdlog::warn("kvm: xen attr {}: {}", attr.type, r.error());
+  // Guest hypercalls reach here (e.g. a time area KVM refuses): a guest repeating one must not flood the log.
+  if (!r) KXEN_GUEST_WARN("kvm: xen attr {}: {}", attr.type, r.error());
   return r.has_value();
 }
 
@@ -14,7 +17,7 @@ bool KvmXenAccel::vcpu_attr(std::uint32_t vcpu, const kvm_xen_vcpu_attr& attr) {
   if (vcpu >= vcpus_.size()) return false;
   return vcpus_[vcpu]->call_outside_run([&](VcpuFd& fd) {
     auto r = fd.set_xen_attr(attr);
-    if (!r) spdlog::warn("kvm: vcpu{} xen attr {}: {}", vcpu, attr.type, r.error());
+    if (!r) KXEN_GUEST_WARN("kvm: vcpu{} xen attr {}: {}", vcpu, attr.type, r.error());
     return r.has_value();
   });
 }
@@ -89,7 +92,7 @@ bool KvmXenAccel::inject_upcall_vector(std::uint32_t vcpu, std::uint8_t vector) 
   const auto msi = upcall_msi(vcpu, vector);
   if (!msi || vcpu >= vcpus_.size()) return false;
   auto r = vm_.signal_msi(*msi);
-  if (!r) spdlog::warn("kvm: vcpu{} upcall vector {:#x}: {}", vcpu, vector, r.error());
+  if (!r) KXEN_GUEST_WARN("kvm: vcpu{} upcall vector {:#x}: {}", vcpu, vector, r.error());
   return r.has_value();
 }
 

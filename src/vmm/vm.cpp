@@ -82,7 +82,8 @@ std::expected<void, std::string> Vm::setup_memory(const std::vector<RamRange>& r
   memory_.set_listener([this](const MemoryRegion& region, GuestMemory::RegionEvent event) {
     auto r = event == GuestMemory::RegionEvent::removed ? vm_.remove_memory_region(region.slot)
                                                         : vm_.set_memory_region(region);
-    if (!r) spdlog::error("kvm: memslot {} at {:#x}+{:#x}: {}", region.slot, region.gpa, region.size, r.error());
+    // The guest places overlays (add_to_physmap) where it likes, as often as it likes: rate-limited.
+    if (!r) KXEN_GUEST_WARN("kvm: memslot {} at {:#x}+{:#x}: {}", region.slot, region.gpa, region.size, r.error());
   });
   return {};
 }
