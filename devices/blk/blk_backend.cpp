@@ -72,7 +72,9 @@ std::expected<void, std::string> BlkBackend::connect(xenbus::BackendContext& ctx
   const std::string& fe = ctx.frontend_path();
   const auto protocol = store.read(fe + "/protocol");
   const auto abi = blkif_abi_of(protocol ? std::optional(*protocol) : std::nullopt);
-  if (!abi) return std::unexpected(fmt::format("protocol {} is not served (x86_64-abi or x86_32-abi)", *protocol));
+  // Guest text bounded as read_number bounds it: the refusal lands in logs and the error node.
+  if (!abi)
+    return std::unexpected(fmt::format("protocol '{:.20}' is not served (x86_64-abi or x86_32-abi)", *protocol));
   auto queues = xenbus::read_number(store, fe + "/multi-queue-num-queues", max_queues());
   if (!queues) return std::unexpected(queues.error());
   auto order = xenbus::read_number(store, fe + "/ring-page-order", kMaxRingPageOrder);
