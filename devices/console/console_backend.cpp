@@ -115,7 +115,26 @@ void ConsoleBackend::stop() {
 void ConsoleBackend::write_host_output(std::string_view bytes) {
   std::string text;
   append_console_text(text, bytes);
-  if (!text.empty()) sink_.write(text);
+  if (text.empty()) return;
+  std::size_t dropped = 0;
+  {
+    std::lock_guard lock(mutex_);
+    const std::size_t room = kHostOutputLimit - std::min(kHostOutputLimit, host_output_.size());
+    dropped = text.size() - std::min(room, text.size());
+    host_output_.append(text, 0, text.size() - dropped);
+  }
+  if (dropped > 0) KXEN_GUEST_WARN("console: host output is not keeping up; dropped {} bytes of debug output", dropped);
+  signal_eventfd(wake_fd_.get());
+}
+
+// The vCPUs' output, written here so that a stalled host output holds up this thread only.
+void ConsoleBackend::drain_host_output() {
+  std::string pending;
+  {
+    std::lock_guard lock(mutex_);
+    pending.swap(host_output_);
+  }
+  if (!pending.empty()) sink_.write(pending);
 }
 
 void ConsoleBackend::guest_notified() { signal_eventfd(notify_fd_.get()); }
@@ -159,9 +178,11 @@ void ConsoleBackend::serve() {
       connected_ = ring_.has_value();
     }
     if (fds[2].revents != 0) read_input();
+    drain_host_output();
     service_ring();
   }
-  drain_output();  // the guest's last words before a shutdown still reach the host
+  drain_host_output();  // the guest's last words before a shutdown still reach the host
+  drain_output();
 }
 
 void ConsoleBackend::read_input() {

@@ -71,8 +71,11 @@ class ConsoleBackend final {
   int notify_fd() const { return notify_fd_.get(); }
 
   // console_io writes, port 0xE9: filtered as Xen filters a domU's debug output (no escape
-  // sequences reach the host terminal), serialised with the ring's output, never torn.
+  // sequences reach the host terminal), serialised with the ring's output, never torn. Never
+  // blocks on the host's output: the bytes wait (up to kHostOutputLimit, then dropped) for the
+  // I/O thread to write them.
   void write_host_output(std::string_view bytes);
+  static constexpr std::size_t kHostOutputLimit = 64 * 1024;
   // console_io reads: queued host input while the ring is not connected yet, else nothing.
   std::size_t read_early_input(std::span<char> out);
 
@@ -84,6 +87,7 @@ class ConsoleBackend final {
   void queue_input(std::span<const char> bytes);
   void service_ring();
   bool drain_output();
+  void drain_host_output();
   bool flush_input_locked();
 
   ConsoleConfig config_;
@@ -97,10 +101,11 @@ class ConsoleBackend final {
   bool escape_active_ = false;  // I/O thread only (set before it starts)
   bool input_open_ = true;      // I/O thread only
 
-  std::mutex mutex_;  // guards ring_, queue_, connected_
+  std::mutex mutex_;  // guards ring_, queue_, connected_, host_output_
   std::optional<ConsoleRing> ring_;
   InputQueue queue_;
   bool connected_ = false;
+  std::string host_output_;  // written by vCPUs, waiting for the I/O thread
 
   std::mutex thread_mutex_;  // a leaf: guards thread_ between start() and stop() from any thread
   std::thread thread_;

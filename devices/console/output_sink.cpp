@@ -1,12 +1,15 @@
 #include "console/output_sink.hpp"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -34,9 +37,21 @@ ssize_t write_without_sigpipe(int fd, const char* data, std::size_t len) {
   return n;
 }
 
+// A non-blocking descriptor of the pipe or terminal `fd` refers to, or an invalid Fd for other
+// kinds (a regular file never stalls; reopening it would reset its offset) or when it cannot be had.
+Fd reopen_nonblocking(int fd) {
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) return Fd();
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || (flags & O_NONBLOCK) != 0 || (flags & O_ACCMODE) == O_RDONLY) return Fd();
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  return Fd(::open(self.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+}
+
 }  // namespace
 
-OutputSink::OutputSink(int fd, std::chrono::milliseconds stall_limit) : fd_(fd), stall_limit_(stall_limit) {}
+OutputSink::OutputSink(int fd, std::chrono::milliseconds stall_limit)
+    : own_fd_(reopen_nonblocking(fd)), fd_(own_fd_.valid() ? own_fd_.get() : fd), stall_limit_(stall_limit) {}
 
 bool OutputSink::broken() const {
   std::lock_guard lock(mutex_);
@@ -57,6 +72,7 @@ bool OutputSink::write_some_locked(std::string_view bytes, std::size_t& done) {
   const ssize_t n = write_without_sigpipe(fd_, bytes.data() + done, bytes.size() - done);
   if (n > 0) {
     done += static_cast<std::size_t>(n);
+    stalled_ = false;
     return true;
   }
   if (n < 0 && errno == EINTR) return true;
@@ -67,13 +83,16 @@ bool OutputSink::write_some_locked(std::string_view bytes, std::size_t& done) {
   return false;
 }
 
-// A non-blocking output that stays full longer than stall_limit_ loses this write, not the guest.
+// A non-blocking output that stays full longer than stall_limit_ loses this write, not the guest;
+// while it stays full, later writes are dropped without waiting again.
 bool OutputSink::wait_writable_locked() {
   pollfd pfd{.fd = fd_, .events = POLLOUT, .revents = 0};
-  const int rc = ::poll(&pfd, 1, static_cast<int>(stall_limit_.count()));
+  const int rc = ::poll(&pfd, 1, stalled_ ? 0 : static_cast<int>(stall_limit_.count()));
   if (rc > 0) return true;  // writable, or an error the next write() reports
   if (rc < 0 && errno == EINTR) return true;
-  if (stall_log_.allow()) spdlog::warn("console: output stalled for {} ms; dropping console output", stall_limit_.count());
+  if (!stalled_ && stall_log_.allow())
+    spdlog::warn("console: output stalled for {} ms; dropping console output until it drains", stall_limit_.count());
+  stalled_ = true;
   return false;
 }
 

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <memory>
 #include <new>
 #include <string>
@@ -72,6 +74,22 @@ TEST_CASE("console backend: host output is serialised on the same fd", "[console
   Harness h;
   h.backend->write_host_output("from console_io\n");
   CHECK(read_bytes(h.output.read_end.get(), 16) == "from console_io\n");
+}
+
+TEST_CASE("console backend: host output never waits for an output nobody reads", "[console][threads]") {
+  Harness h;
+  std::string sent;
+  for (int i = 0; sent.size() < 4 * ConsoleBackend::kHostOutputLimit; ++i) sent += std::to_string(i) + ' ';
+  // A vCPU's console_io write: the pipe holds 64 KiB; before the I/O thread took them over, the
+  // write that found it full blocked the vCPU until someone read.
+  auto writes = std::async(std::launch::async, [&] {
+    for (std::size_t at = 0; at < sent.size(); at += 1000) h.backend->write_host_output(std::string_view(sent).substr(at, 1000));
+  });
+  const bool returned = writes.wait_for(std::chrono::seconds(1)) == std::future_status::ready;
+  while (writes.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready)
+    read_bytes(h.output.read_end.get(), 1 << 20, std::chrono::milliseconds(10));  // unblock a failing build
+  CHECK(returned);
+  if (returned) CHECK(read_bytes(h.output.read_end.get(), 4096) == sent.substr(0, 4096));  // in order, from the start
 }
 
 TEST_CASE("console backend: debug output (port 0xE9, console_io) cannot drive the host terminal", "[console][threads]") {
