@@ -72,7 +72,7 @@ class IoQueue final {
   void cancel_discards();
 
   // Hands everything queued to the kernel in one io_uring_submit, after the next chunk of a
-  // block-device discard; returns the number submitted or a negative errno (the requests stay
+  // discard done on this thread; returns the number submitted or a negative errno (the requests stay
   // queued; call again later).
   int submit();
 
