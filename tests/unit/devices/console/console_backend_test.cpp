@@ -85,7 +85,8 @@ TEST_CASE("console backend: host output never waits for an output nobody reads",
   auto writes = std::async(std::launch::async, [&] {
     for (std::size_t at = 0; at < sent.size(); at += 1000) h.backend->write_host_output(std::string_view(sent).substr(at, 1000));
   });
-  const bool returned = writes.wait_for(std::chrono::seconds(1)) == std::future_status::ready;
+  // A hang detector, not a timing: 256 short appends take microseconds; a blocked one never returns.
+  const bool returned = writes.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
   while (writes.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready)
     read_bytes(h.output.read_end.get(), 1 << 20, std::chrono::milliseconds(10));  // unblock a failing build
   CHECK(returned);
